@@ -1,0 +1,1 @@
+//! placeholder: filled in by the PKI work in this same change.

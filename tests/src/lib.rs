@@ -1,0 +1,31 @@
+//! Test harness for k8s-hard: starts and drives the real peers our output is checked against
+//! (`openssl`, `etcd`, `sshd`, `moto_server`, `kubectl`), on loopback only.
+//!
+//! Every helper fails loudly when its tool is missing: the workspace test command
+//! (`scripts/test`) installs them, and a test that silently skipped would prove nothing.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The absolute path of a tool on `PATH`, or a panic that says how to get it.
+pub fn require_tool(name: &str) -> PathBuf {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run sh to look for {name}: {e}"));
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        out.status.success() && !path.is_empty(),
+        "`{name}` is not installed: run ./scripts/test, which installs every tool the tests need"
+    );
+    PathBuf::from(path)
+}
+
+/// The workspace's root folder.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}

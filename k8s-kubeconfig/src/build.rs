@@ -237,6 +237,19 @@ const ADMIN: Row = Row {
 };
 
 impl Component {
+    /// Every kubeconfig the seed makes, in its order: one kubelet per worker, then kube-proxy,
+    /// kube-controller-manager, kube-scheduler and admin.
+    pub fn seed_set(workers: impl IntoIterator<Item = WorkerNode>) -> Vec<Component> {
+        let mut all: Vec<Component> = workers.into_iter().map(Component::Kubelet).collect();
+        all.extend([
+            Component::KubeProxy,
+            Component::KubeControllerManager,
+            Component::KubeScheduler,
+            Component::Admin,
+        ]);
+        all
+    }
+
     fn row(&self) -> &'static Row {
         match self {
             Component::Kubelet(_) => &KUBELET,
@@ -270,6 +283,8 @@ impl Component {
 
     /// The seed's file name: `<worker name>.kubeconfig`, `kube-proxy.kubeconfig`,
     /// `kube-controller-manager.kubeconfig`, `kube-scheduler.kubeconfig`, `admin.kubeconfig`.
+    /// Its stem is also the seed's stem of the client certificate (`<stem>.pem`,
+    /// `<stem>-key.pem`).
     pub fn file_name(&self) -> String {
         let stem = match (&self.row().file_stem, self.node()) {
             (FileStem::Fixed(stem), _) => *stem,
@@ -491,6 +506,11 @@ mod tests {
                 "admin.kubeconfig",
             ),
         ];
+        let seed: Vec<_> = rows.iter().map(|r| r.0.clone()).collect();
+        let Component::Kubelet(node) = worker() else {
+            unreachable!()
+        };
+        assert_eq!(Component::seed_set([node]), seed);
         let endpoint = ApiEndpoint::new("lb.example.com").unwrap();
         for (component, user, server, file) in rows {
             assert_eq!(component.user_name(), user);

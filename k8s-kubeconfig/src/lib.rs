@@ -14,8 +14,9 @@
 //!
 //! What it does not do: issue certificates (that is `k8s-pki`), pick file names or folders for
 //! the generated files (the caller writes them, e.g. with `k8s-files`), talk to a cluster, or
-//! handle `exec`/`auth-provider` credentials beyond keeping them as read. Everything is pure
-//! except [`merge_into_file`], [`read_kubeconfig`] and [`user_kubeconfig_path`].
+//! handle `exec`/`auth-provider` credentials beyond keeping them as read. Only
+//! [`merge_into_file`], [`read_kubeconfig`] and [`user_kubeconfig_path`] touch the filesystem or
+//! the environment; key generation reads the operating system's random generator.
 //!
 //! # Example
 //! ```

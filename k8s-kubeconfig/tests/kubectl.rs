@@ -12,33 +12,24 @@ use k8s_kubeconfig::{
 const CLUSTER: &str = "k8s-cluster-from-ground-up";
 
 /// The seed's five kinds (three kubelets), with the stem of their openssl client files.
-fn components() -> Vec<(Component, &'static str)> {
-    let mut all: Vec<(Component, &'static str)> = ["0", "1", "2"]
-        .iter()
-        .zip(["k8s-worker-0", "k8s-worker-1", "k8s-worker-2"])
-        .map(|(i, name)| {
-            (
-                Component::Kubelet(WorkerNode {
-                    name: name.to_string(),
-                    hostname: format!("ip-172-31-0-2{i}"),
-                }),
-                name,
-            )
+fn components() -> Vec<(Component, String)> {
+    let workers = (0..3).map(|i| WorkerNode {
+        name: format!("k8s-worker-{i}"),
+        hostname: format!("ip-172-31-0-2{i}"),
+    });
+    Component::seed_set(workers)
+        .into_iter()
+        .map(|c| {
+            let stem = c.file_name().trim_end_matches(".kubeconfig").to_string();
+            (c, stem)
         })
-        .collect();
-    all.extend([
-        (Component::KubeProxy, "kube-proxy"),
-        (Component::KubeControllerManager, "kube-controller-manager"),
-        (Component::KubeScheduler, "kube-scheduler"),
-        (Component::Admin, "admin"),
-    ]);
-    all
+        .collect()
 }
 
 fn pki_with_clients() -> Pki {
     let pki = Pki::new();
     for (component, stem) in components() {
-        pki.client(stem, &component.user_name());
+        pki.client(&stem, &component.user_name());
     }
     pki
 }
@@ -107,7 +98,7 @@ fn kubectl_reads_every_kind_as_we_modelled_it() {
     for endpoint in ["k8s-api-123.elb.us-east-1.amazonaws.com", "fd00:10::5"] {
         let endpoint = ApiEndpoint::parse(endpoint).unwrap();
         for (component, stem) in components() {
-            let ours = build(&pki, &component, stem, &endpoint);
+            let ours = build(&pki, &component, &stem, &endpoint);
             let file = pki.path(&component.file_name());
             std::fs::write(&file, render_kubeconfig(&ours).unwrap()).unwrap();
             let seen = kubectl_view(&file);
@@ -129,10 +120,10 @@ fn same_document_as_kubectl_config_set_embed_certs() {
     let pki = pki_with_clients();
     let endpoint = ApiEndpoint::parse("k8s-api.example.com").unwrap();
     for (component, stem) in components() {
-        let ours = build(&pki, &component, stem, &endpoint);
+        let ours = build(&pki, &component, &stem, &endpoint);
         let server = ours.clusters[0].cluster.server.clone();
         let file = format!("kubectl-{}", component.file_name());
-        kubectl_seed_commands(&pki, &file, &server, &component.user_name(), stem);
+        kubectl_seed_commands(&pki, &file, &server, &component.user_name(), &stem);
         let theirs = std::fs::read_to_string(pki.path(&file)).unwrap();
         assert_eq!(
             yaml_of(&theirs),

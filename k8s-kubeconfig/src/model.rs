@@ -371,6 +371,10 @@ clusters:
     tls-server-name: api.example
   name: c1
   note: kept
+- cluster:
+    insecure-skip-tls-verify: true
+    server: https://c2:6443
+  name: c2
 contexts:
 - context:
     cluster: c1
@@ -402,6 +406,10 @@ users:
         assert_eq!(
             config.cluster("c1").unwrap().tls_server_name.as_deref(),
             Some("api.example")
+        );
+        assert_eq!(
+            config.cluster("c2").unwrap().insecure_skip_tls_verify,
+            Some(true)
         );
         assert!(config.extra.contains_key("extensions"));
         assert!(config.clusters[0].extra.contains_key("note"));

@@ -50,6 +50,20 @@ pub enum Command {
     /// The cluster PKI: a CA and every component certificate (seed STEP 4).
     #[command(subcommand)]
     Pki(PkiCommand),
+    /// Kubeconfigs for the kubelets, kube-proxy, controller-manager, scheduler and admin (seed STEP 6).
+    #[command(subcommand)]
+    Kubeconfig(KubeconfigCommand),
+    /// The API server's encryption-at-rest config (seed STEP 7).
+    #[command(subcommand, name = "encryption-config")]
+    EncryptionConfig(EncryptionCommand),
+    /// Everything the seed makes before distribution: PKI, kubeconfigs, encryption config.
+    ///
+    /// Kubeconfigs that point at the API endpoint are skipped (with a warning) until the
+    /// endpoint is known; run it again after `infra up` or after setting api.endpoint.
+    #[command(
+        after_help = "Example:\n  k8s-hard --dir mycluster bundle\n  k8s-hard --dir mycluster bundle --output json | jq .kubeconfigs"
+    )]
+    Bundle,
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  k8s-hard completions bash > /etc/bash_completion.d/k8s-hard"
@@ -105,4 +119,34 @@ pub enum PkiCommand {
         /// File base names (`admin`, `master-kubernetes`, `<cluster>-worker-0`, ...).
         names: Vec<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KubeconfigCommand {
+    /// Write every kubeconfig into <dir>/kubeconfigs/ (0600), with certificates embedded.
+    #[command(
+        after_help = "Example:\n  k8s-hard kubeconfig generate\n  kubectl config view --kubeconfig kubeconfigs/admin.kubeconfig"
+    )]
+    Generate,
+    /// Merge the admin kubeconfig into your kubeconfig (first of $KUBECONFIG, else
+    /// ~/.kube/config) as a context named after the cluster, and make it current.
+    #[command(
+        name = "use-admin",
+        after_help = "Example:\n  k8s-hard kubeconfig use-admin && kubectl get nodes"
+    )]
+    UseAdmin {
+        /// Merge into this file instead.
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EncryptionCommand {
+    /// Write <dir>/encryption-config.yaml (0600) with a new key, or keep the existing one.
+    #[command(after_help = "Example:\n  k8s-hard encryption-config generate")]
+    Generate,
+    /// Put a new key first and keep the old ones (to read secrets written with them).
+    #[command(after_help = "Example:\n  k8s-hard encryption-config rotate && k8s-hard distribute")]
+    Rotate,
 }

@@ -41,6 +41,9 @@ fn run(cli: &Cli, ui: &Ui) -> anyhow::Result<bool> {
     match &cli.command {
         Command::Init(args) => commands::init::run(dir, args, ui).map(|()| true),
         Command::Pki(cmd) => commands::pki::run(dir, cmd, ui),
+        Command::Kubeconfig(cmd) => commands::kubeconfig::run(dir, cmd, ui),
+        Command::EncryptionConfig(cmd) => commands::encryption_config::run(dir, cmd, ui),
+        Command::Bundle => commands::bundle::run(dir, ui),
         Command::Completions { shell } => {
             commands::completions::run(*shell);
             Ok(true)

@@ -1,6 +1,6 @@
 //! Where things are printed: results on stdout (human or JSON), status on stderr.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -58,16 +58,16 @@ impl Ui {
         value: &T,
         human: impl FnOnce() -> String,
     ) -> anyhow::Result<()> {
-        match self.output {
-            Output::Json => println!("{}", serde_json::to_string_pretty(value)?),
-            Output::Human => {
-                let text = human();
-                if !text.is_empty() {
-                    print!("{text}");
-                }
-            }
+        let text = match self.output {
+            Output::Json => serde_json::to_string_pretty(value)? + "\n",
+            Output::Human => human(),
+        };
+        let mut out = std::io::stdout().lock();
+        match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            // A reader that stopped early (`| head`) is not an error of ours.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => Ok(other?),
         }
-        Ok(())
     }
 }
 

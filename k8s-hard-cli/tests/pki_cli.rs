@@ -1,20 +1,13 @@
 //! `k8s-hard init` and `k8s-hard pki …` as a user runs them: exit codes, files, bad input.
 
+mod common;
+
 use std::fs;
 use std::path::Path;
 
-use assert_cmd::Command;
+use common::k8s_hard;
 use k8s_hard_tests::openssl;
 use predicates::prelude::*;
-
-fn k8s_hard(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("k8s-hard").unwrap();
-    cmd.arg("--dir")
-        .arg(dir)
-        .env_remove("K8S_HARD_DIR")
-        .env_remove("AWS_REGION");
-    cmd
-}
 
 /// A small, fast cluster: 1 master, 2 workers, ECDSA keys.
 fn small_cluster(dir: &Path) {

@@ -120,27 +120,17 @@ impl EtcdCluster {
         key: &Path,
         args: &[&str],
     ) -> Result<String, String> {
-        let out = Command::new(require_tool("etcdctl"))
-            .env("ETCDCTL_API", "3")
-            .arg(format!("--endpoints={}", self.client_urls.join(",")))
-            .arg(format!("--cacert={}", ca.display()))
-            .arg(format!("--cert={}", cert.display()))
-            .arg(format!("--key={}", key.display()))
-            .arg("--dial-timeout=3s")
-            .arg("--command-timeout=5s")
-            .args(args)
-            .output()
-            .map_err(|e| format!("cannot run etcdctl: {e}"))?;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        if out.status.success() {
-            Ok(text)
-        } else {
-            Err(text)
-        }
+        // etcdctl 3.4 speaks the v3 API by default.
+        let mut all = vec![
+            format!("--endpoints={}", self.client_urls.join(",")),
+            format!("--cacert={}", ca.display()),
+            format!("--cert={}", cert.display()),
+            format!("--key={}", key.display()),
+            "--dial-timeout=3s".to_string(),
+            "--command-timeout=5s".to_string(),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        crate::run_tool("etcdctl", all)
     }
 }
 

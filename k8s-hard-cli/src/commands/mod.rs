@@ -1,5 +1,8 @@
 //! One module per subcommand.
 
+pub mod bundle;
 pub mod completions;
+pub mod encryption_config;
 pub mod init;
+pub mod kubeconfig;
 pub mod pki;

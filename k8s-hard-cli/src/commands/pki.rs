@@ -52,11 +52,25 @@ pub fn load(dir: &Path, ui: &Ui) -> Result<(Cluster, Pki)> {
     Ok((cluster, pki))
 }
 
+/// A certificate and what this run did to it, as `--output json` shows it.
 #[derive(Serialize)]
-struct Row<'a> {
-    name: &'a str,
+pub struct Row<'a> {
+    pub name: &'a str,
     #[serde(flatten)]
-    change: &'a Change,
+    pub change: &'a Change,
+}
+
+impl<'a> Row<'a> {
+    pub fn of(bundle: &'a Bundle) -> Vec<Row<'a>> {
+        bundle
+            .items
+            .iter()
+            .map(|i| Row {
+                name: &i.name,
+                change: &i.change,
+            })
+            .collect()
+    }
 }
 
 /// Reconciles `<dir>/pki` with the spec and writes what changed. Shared by `bundle`.
@@ -86,15 +100,7 @@ pub fn generate(dir: &Path, options: ReconcileOptions, ui: &Ui) -> Result<Bundle
         bundle.items.len(),
         written.len()
     ));
-    let rows: Vec<Row> = bundle
-        .items
-        .iter()
-        .map(|i| Row {
-            name: &i.name,
-            change: &i.change,
-        })
-        .collect();
-    ui.result(&rows, String::new)?;
+    ui.result(&Row::of(&bundle), String::new)?;
     Ok(bundle)
 }
 

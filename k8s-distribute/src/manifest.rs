@@ -249,8 +249,8 @@ impl Manifest {
     }
 }
 
-/// A name usable as a file name in a folder on the node: not empty, no `/`, no control
-/// characters, not `.`/`..`, no leading `-` (it would read as an option).
+/// A name usable as a file name in a folder on the node: not empty, no `/`, no `\` (which
+/// `sha256sum` would escape), no control characters, not `.`/`..`, no leading `-` (it would read as an option).
 fn check_plain_name(name: &str) -> std::result::Result<(), String> {
     if name.is_empty() {
         return Err("empty".into());
@@ -261,8 +261,8 @@ fn check_plain_name(name: &str) -> std::result::Result<(), String> {
     if name.starts_with('-') {
         return Err("starts with -".into());
     }
-    if name.contains('/') || name.chars().any(char::is_control) {
-        return Err("contains / or a control character".into());
+    if name.contains(['/', '\\']) || name.chars().any(char::is_control) {
+        return Err("contains /, \\ or a control character".into());
     }
     Ok(())
 }
@@ -400,7 +400,7 @@ mod tests {
             Manifest::for_cluster(&[], &dup, &f),
             Err(Error::InvalidNode { node, .. }) if node == "w"
         ));
-        for bad in ["", "../x", "a/b", "-rf", ".."] {
+        for bad in ["", "../x", "a/b", "-rf", "..", "a\\b", "a\nb"] {
             assert!(
                 Manifest::for_cluster(&[], &[Node::new(bad, "a")], &f).is_err(),
                 "{bad:?}"

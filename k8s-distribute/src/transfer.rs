@@ -81,18 +81,20 @@ fn cd(dir: &str) -> String {
     format!("mkdir -p -- {d} && cd -- {d} || exit 3\n")
 }
 
-/// The `check` step: one line per file, `<sha256> <octal mode>` or `- -` when absent.
+/// The `check` step: every present file's sha256 (one `sha256sum` for all), a `--` line, then
+/// their modes (one `stat`). Also removes temp files an interrupted earlier run left behind.
 pub(crate) fn render_check(dir: &str, names: &[&str]) -> String {
-    let mut s = cd(dir);
-    for name in names {
-        let q = sh_quote(name);
-        let stale = sh_quote(&format!(".{name}.k8s-hard-tmp."));
-        let _ = writeln!(
-            s,
-            "rm -f -- {stale}*; if [ -f {q} ]; then printf '%s %s\\n' \"$(sha256sum < {q} | cut -c1-64)\" \"$(stat -c %a -- {q})\"; else echo '- -'; fi"
-        );
-    }
-    s
+    let quoted: Vec<String> = names.iter().map(|n| sh_quote(n)).collect();
+    let stale: Vec<String> = names
+        .iter()
+        .map(|n| format!("{}*", sh_quote(&format!(".{n}.k8s-hard-tmp."))))
+        .collect();
+    let q = quoted.join(" ");
+    format!(
+        "{}rm -f -- {}\nsha256sum -- {q} 2>/dev/null\necho --\nstat -c '%a %n' -- {q} 2>/dev/null\nexit 0\n",
+        cd(dir),
+        stale.join(" ")
+    )
 }
 
 /// What the `check` step found for one file.
@@ -102,22 +104,34 @@ pub(crate) enum Present {
     Found { sha256: String, mode: u32 },
 }
 
-pub(crate) fn parse_check(out: &str, count: usize) -> Result<Vec<Present>, String> {
-    let lines: Vec<&str> = out.lines().collect();
-    if lines.len() != count {
-        return Err(format!("expected {count} lines, got {}", lines.len()));
+/// Reads the `check` output for `names` (names have no backslash or control character, so
+/// `sha256sum` prints them as they are).
+pub(crate) fn parse_check(out: &str, names: &[&str]) -> Result<Vec<Present>, String> {
+    let (sums, modes) = out
+        .split_once("\n--\n")
+        .or_else(|| out.strip_prefix("--\n").map(|m| ("", m)))
+        .ok_or("no separator line in the output")?;
+    let mut hashes = std::collections::HashMap::new();
+    for line in sums.lines() {
+        // `<64 hex>  <name>` (or ` *<name>` in binary mode)
+        if let (Some(h), Some(rest)) = (line.get(..64), line.get(66..)) {
+            hashes.insert(rest, h);
+        }
     }
-    Ok(lines
+    let mut perms = std::collections::HashMap::new();
+    for line in modes.lines() {
+        if let Some((m, name)) = line.split_once(' ') {
+            perms.insert(name, u32::from_str_radix(m, 8).unwrap_or(u32::MAX));
+        }
+    }
+    Ok(names
         .iter()
-        .map(|l| {
-            let mut parts = l.split_whitespace();
-            match (parts.next(), parts.next()) {
-                (Some(h), Some(m)) if h != "-" => Present::Found {
-                    sha256: h.to_string(),
-                    mode: u32::from_str_radix(m, 8).unwrap_or(u32::MAX),
-                },
-                _ => Present::Absent,
-            }
+        .map(|n| match hashes.get(n) {
+            Some(h) => Present::Found {
+                sha256: h.to_string(),
+                mode: perms.get(n).copied().unwrap_or(u32::MAX),
+            },
+            None => Present::Absent,
         })
         .collect())
 }
@@ -138,9 +152,25 @@ pub(crate) enum Finalize<'a> {
 }
 
 /// The `finalize` step: one line `<index> <word>` per Install/Chmod action, word one of
-/// `ok`, `mismatch`, `failed`.
+/// `ok`, `mismatch`, `failed`. One `sha256sum` for all temp files; the comparison is the
+/// shell's own `case`, so a node costs a handful of processes, not a few per file.
 pub(crate) fn render_finalize(dir: &str, actions: &[Finalize<'_>]) -> String {
+    let temps: Vec<String> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Finalize::Install { temp, .. } => Some(sh_quote(temp)),
+            _ => None,
+        })
+        .collect();
     let mut s = cd(dir);
+    if !temps.is_empty() {
+        let _ = write!(
+            s,
+            "sums=\"\n$(sha256sum -- {} 2>/dev/null)\n\"\n\
+             verified() {{ case \"$sums\" in *\"\n$1  $2\n\"*) return 0;; esac; return 1; }}\n",
+            temps.join(" ")
+        );
+    }
     for (i, a) in actions.iter().enumerate() {
         match a {
             Finalize::Install {
@@ -152,7 +182,7 @@ pub(crate) fn render_finalize(dir: &str, actions: &[Finalize<'_>]) -> String {
                 let (t, n) = (sh_quote(temp), sh_quote(name));
                 let _ = writeln!(
                     s,
-                    "if [ \"$(sha256sum < {t} | cut -c1-64)\" = {h} ]; then \
+                    "if verified {h} {t}; then \
                      if chmod {mode:o} -- {t} && mv -f -- {t} {n}; then echo '{i} ok'; \
                      else rm -f -- {t}; echo '{i} failed'; fi; \
                      else rm -f -- {t}; echo '{i} mismatch'; fi",
@@ -201,7 +231,7 @@ pub(crate) async fn upload_node(
 ) -> Result<(), Error> {
     let names: Vec<&str> = files.iter().map(|f| f.name).collect();
     let check = session.exec_ok("check", &render_check(dir, &names)).await?;
-    let present = parse_check(&check, files.len()).map_err(|r| session.remote_err("check", r))?;
+    let present = parse_check(&check, &names).map_err(|r| session.remote_err("check", r))?;
 
     // Decide per file: unchanged, chmod only, or send.
     let mut to_send = Vec::new();
@@ -362,7 +392,7 @@ mod tests {
         std::fs::set_permissions(d.join("a.pem"), std::fs::Permissions::from_mode(0o644)).unwrap();
         std::fs::write(d.join(".a.pem.k8s-hard-tmp.1-2-3"), b"half").unwrap();
         let out = sh(d, &render_check(".", &["a.pem", "b.pem"]));
-        let parsed = parse_check(&out, 2).unwrap();
+        let parsed = parse_check(&out, &["a.pem", "b.pem"]).unwrap();
         assert_eq!(
             parsed,
             [
@@ -374,7 +404,7 @@ mod tests {
             ]
         );
         assert!(!d.join(".a.pem.k8s-hard-tmp.1-2-3").exists());
-        assert!(parse_check(&out, 3).is_err());
+        assert!(parse_check("garbage", &["a.pem"]).is_err());
     }
 
     /// The rename-after-verify logic against a real shell: a temp whose content does not match

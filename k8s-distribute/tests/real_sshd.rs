@@ -344,7 +344,7 @@ async fn an_unreadable_private_key_or_local_file_fails_before_connecting() {
 #[tokio::test]
 async fn a_file_failing_its_hash_check_is_not_left_in_place() {
     let hosts = SshdHosts::start_with(&["127.0.0.12"], |_| {
-        "printf '#!/bin/sh\\ncat >/dev/null\\necho 0000000000000000000000000000000000000000000000000000000000000000  -\\n' > /tmp/k8s-hard-lying-sha256sum.$$\n\
+        "printf '#!/bin/sh\\necho 0000000000000000000000000000000000000000000000000000000000000000  -\\n' > /tmp/k8s-hard-lying-sha256sum.$$\n\
          chmod +x /tmp/k8s-hard-lying-sha256sum.$$\n\
          mount --bind /tmp/k8s-hard-lying-sha256sum.$$ /usr/bin/sha256sum\n\
          rm /tmp/k8s-hard-lying-sha256sum.$$"

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use futures::StreamExt;
 use serde::Serialize;
+use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
 use crate::host_keys::{HostKeys, Verifier};
-use crate::manifest::{Manifest, Node};
+use crate::manifest::{Manifest, Node, NodeFiles};
 use crate::session::{self, ConnectFailure, Session, Shared};
 use crate::transfer::{self, FileStatus, Loaded, Planned};
 
@@ -305,63 +305,73 @@ impl SshClient {
         manifest.validate()?;
         let loaded = load_all(manifest)?;
         let dir = options.target_dir.as_deref().unwrap_or(".");
-        let jobs = manifest.nodes.iter().map(|nf| {
-            let loaded = &loaded;
-            async move {
-                let planned: Vec<Planned<'_>> = nf
-                    .files
-                    .iter()
-                    .filter_map(|f| {
-                        loaded.get(&f.local).map(|content| Planned {
-                            name: &f.remote_name,
-                            mode: f.mode.bits(),
-                            content,
-                        })
-                    })
-                    .collect();
-                let mut statuses: Vec<Option<FileStatus>> = vec![None; planned.len()];
-                let node = &nf.node;
-                let on_file = |file: &str, status: &FileStatus| {
-                    progress(Event::File {
-                        node: node.name.clone(),
-                        file: file.to_string(),
-                        status: status.clone(),
-                    })
-                };
-                let result = async {
-                    let session = self.connect(node, progress).await?;
-                    let r = transfer::upload_node(&session, dir, &planned, &mut statuses, &on_file)
-                        .await;
-                    session.close().await;
-                    r
-                }
-                .await;
-                report_end(progress, &node.name, &result);
-                let error = result.err();
-                let files = planned
-                    .iter()
-                    .zip(statuses)
-                    .map(|(p, s)| FileReport {
-                        name: p.name.to_string(),
-                        status: s.unwrap_or_else(|| {
-                            FileStatus::Failed(match &error {
-                                Some(e) => format!("not sent: {e}"),
-                                None => "not sent".to_string(),
-                            })
-                        }),
-                    })
-                    .collect();
-                NodeReport {
-                    node: node.name.clone(),
-                    address: node.host_port(),
-                    files,
-                    error,
-                }
-            }
-        });
+        let jobs: Vec<_> = manifest
+            .nodes
+            .iter()
+            .map(|nf| self.upload_one(nf, &loaded, dir, progress))
+            .collect();
         Ok(UploadReport {
             nodes: bounded_in_order(jobs, self.concurrency).await,
         })
+    }
+
+    async fn upload_one(
+        &self,
+        nf: &NodeFiles,
+        loaded: &HashMap<PathBuf, Loaded>,
+        dir: &str,
+        progress: &(dyn Fn(Event) + Sync),
+    ) -> NodeReport {
+        let planned: Vec<Planned<'_>> = nf
+            .files
+            .iter()
+            .filter_map(|f| {
+                loaded.get(&f.local).map(|content| Planned {
+                    name: &f.remote_name,
+                    mode: f.mode.bits(),
+                    content,
+                })
+            })
+            .collect();
+        let mut statuses: Vec<Option<FileStatus>> = vec![None; planned.len()];
+        let node = &nf.node;
+        let on_file = |file: &str, status: &FileStatus| {
+            progress(Event::File {
+                node: node.name.clone(),
+                file: file.to_string(),
+                status: status.clone(),
+            })
+        };
+        let result = match self.connect(node, progress).await {
+            Ok(session) => {
+                let r =
+                    transfer::upload_node(&session, dir, &planned, &mut statuses, &on_file).await;
+                session.close().await;
+                r
+            }
+            Err(e) => Err(e),
+        };
+        report_end(progress, &node.name, &result);
+        let error = result.err();
+        let files = planned
+            .iter()
+            .zip(statuses)
+            .map(|(p, s)| FileReport {
+                name: p.name.to_string(),
+                status: s.unwrap_or_else(|| {
+                    FileStatus::Failed(match &error {
+                        Some(e) => format!("not sent: {e}"),
+                        None => "not sent".to_string(),
+                    })
+                }),
+            })
+            .collect();
+        NodeReport {
+            node: node.name.clone(),
+            address: node.host_port(),
+            files,
+            error,
+        }
     }
 
     /// Runs `command` (through the login user's shell) on every node at once, up to the
@@ -375,45 +385,52 @@ impl SshClient {
         command: &str,
         progress: &(dyn Fn(Event) + Sync),
     ) -> Vec<NodeRun> {
-        let jobs = nodes.iter().map(|node| async move {
-            let result = async {
-                let session = self.connect(node, progress).await?;
+        let jobs: Vec<_> = nodes
+            .iter()
+            .map(|node| self.run_one(node, command, progress))
+            .collect();
+        bounded_in_order(jobs, self.concurrency).await
+    }
+
+    async fn run_one(
+        &self,
+        node: &Node,
+        command: &str,
+        progress: &(dyn Fn(Event) + Sync),
+    ) -> NodeRun {
+        let result = match self.connect(node, progress).await {
+            Ok(session) => {
                 let out = session.exec("command", command).await;
                 session.close().await;
-                let out = out?;
-                Ok::<_, Error>(CommandOutput {
+                out.map(|out| CommandOutput {
                     stdout: out.stdout,
                     stderr: out.stderr,
                     exit_status: out.exit_status,
                 })
             }
-            .await;
-            report_end(progress, &node.name, &result);
-            NodeRun {
-                node: node.name.clone(),
-                address: node.host_port(),
-                result,
-            }
-        });
-        bounded_in_order(jobs, self.concurrency).await
+            Err(e) => Err(e),
+        };
+        report_end(progress, &node.name, &result);
+        NodeRun {
+            node: node.name.clone(),
+            address: node.host_port(),
+            result,
+        }
     }
 }
 
-/// Runs up to `limit` of the futures at once (a slow node does not hold back the next ones)
-/// and returns their outputs in the order given.
-async fn bounded_in_order<T>(
-    jobs: impl Iterator<Item = impl Future<Output = T>>,
-    limit: usize,
-) -> Vec<T> {
-    let mut done: Vec<(usize, T)> = futures::stream::iter(
-        jobs.enumerate()
-            .map(|(i, job)| async move { (i, job.await) }),
-    )
-    .buffer_unordered(limit)
-    .collect()
-    .await;
-    done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, t)| t).collect()
+/// Runs up to `limit` of the futures at once (a slow node does not hold back the next ones:
+/// whichever finishes frees its place) and returns their outputs in the order given.
+async fn bounded_in_order<F: Future>(jobs: Vec<F>, limit: usize) -> Vec<F::Output> {
+    let places = Semaphore::new(limit);
+    let gated: Vec<_> = jobs.into_iter().map(|job| gate(&places, job)).collect();
+    futures::future::join_all(gated).await
+}
+
+async fn gate<F: Future>(places: &Semaphore, job: F) -> F::Output {
+    // The semaphore is never closed; without a permit the job would just run unbounded.
+    let _place = places.acquire().await.ok();
+    job.await
 }
 
 fn report_end<T>(progress: &(dyn Fn(Event) + Sync), node: &str, result: &Result<T>) {
@@ -447,4 +464,38 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The CLI may `tokio::spawn` these futures: they must be `Send`.
+    #[allow(dead_code)]
+    fn futures_are_send(client: &SshClient, manifest: &Manifest, nodes: &[Node]) {
+        fn send<T: Send>(_: T) {}
+        send(client.upload(manifest, &UploadOptions::default(), &|_| {}));
+        send(client.run(nodes, "true", &|_| {}));
+    }
+
+    #[tokio::test]
+    async fn bounded_in_order_keeps_order_and_the_bound() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let running = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        let job = |i: u64| {
+            let (running, peak) = (&running, &peak);
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                // Later jobs finish first: order must come from the input, not completion.
+                tokio::time::sleep(Duration::from_millis(40 - 5 * i)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                i
+            }
+        };
+        let out = bounded_in_order((0..7).map(job).collect(), 3).await;
+        assert_eq!(out, (0..7).collect::<Vec<_>>());
+        assert_eq!(peak.load(Ordering::SeqCst), 3);
+    }
 }

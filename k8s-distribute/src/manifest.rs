@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
@@ -14,7 +14,7 @@ pub const DEFAULT_USER: &str = "ubuntu";
 pub const DEFAULT_PORT: u16 = 22;
 
 /// What a node does in the cluster; decides which files it receives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Control plane: API server, controller manager, scheduler, etcd.
@@ -24,17 +24,27 @@ pub enum Role {
 }
 
 /// One machine to reach over SSH.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Node {
     /// The instance name, e.g. `k8s-cluster-from-ground-up-worker-0`; worker file names derive
     /// from it (`<name>.pem`, `<name>-key.pem`, `<name>.kubeconfig`).
     pub name: String,
     /// IP address or DNS name to connect to.
     pub address: String,
-    /// SSH port.
+    /// SSH port (22 when absent from serialized input).
+    #[serde(default = "default_port")]
     pub port: u16,
-    /// Login user.
+    /// Login user (`ubuntu` when absent from serialized input).
+    #[serde(default = "default_user")]
     pub user: String,
+}
+
+fn default_port() -> u16 {
+    DEFAULT_PORT
+}
+
+fn default_user() -> String {
+    DEFAULT_USER.to_string()
 }
 
 impl Node {
@@ -71,7 +81,7 @@ impl Node {
 }
 
 /// Where the local files are, as written by the PKI and kubeconfig steps.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocalFiles {
     /// Folder with cfssljson-style names: `ca.pem`, `ca-key.pem`, `<name>.pem`, `<name>-key.pem`.
     pub pki_dir: PathBuf,
@@ -83,7 +93,7 @@ pub struct LocalFiles {
 }
 
 /// Permission bits of a file on the node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileMode {
     /// 0600: private keys, kubeconfigs (they embed keys), the encryption config.
@@ -103,7 +113,7 @@ impl FileMode {
 }
 
 /// One file to put on one node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileToSend {
     /// The file on this machine.
     pub local: PathBuf,
@@ -114,7 +124,7 @@ pub struct FileToSend {
 }
 
 /// A node and everything it receives.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeFiles {
     /// The node.
     pub node: Node,
@@ -124,8 +134,9 @@ pub struct NodeFiles {
     pub files: Vec<FileToSend>,
 }
 
-/// Every node with its files: plain data, to print (`distribute --plan`), change, or upload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Every node with its files: plain data, to print (`distribute --plan`), change, read back
+/// (serde), or upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     /// Masters first, then workers, in the order given.
     pub nodes: Vec<NodeFiles>,
@@ -390,6 +401,10 @@ mod tests {
         let json = serde_json::to_value(cluster()).unwrap();
         assert_eq!(json["nodes"][3]["role"], "worker");
         assert_eq!(json["nodes"][3]["files"][2]["mode"], "secret");
+        let back: Manifest = serde_json::from_value(json).unwrap();
+        assert_eq!(back, cluster());
+        let n: Node = serde_json::from_str(r#"{"name":"w","address":"1.2.3.4"}"#).unwrap();
+        assert_eq!(n, Node::new("w", "1.2.3.4"));
     }
 
     #[test]

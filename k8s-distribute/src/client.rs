@@ -52,7 +52,7 @@ impl SshSettings {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UploadOptions {
     /// Target folder on every node (created if missing); `None` is the login user's home, as
-    /// in the seed. A relative path is relative to the home folder.
+    /// in the seed. A relative path is relative to the home folder; `~` is not expanded.
     pub target_dir: Option<String>,
 }
 

@@ -486,3 +486,37 @@ async fn remote_command_output_and_exit_status_per_node() {
     assert!(runs[0].result.is_ok() && runs[1].result.is_ok());
     assert!(matches!(runs[2].result, Err(Error::Connect { .. })));
 }
+
+/// Ubuntu's ssh hashes host names in known_hosts (`HashKnownHosts yes`): such a file, hashed
+/// by `ssh-keygen -H` itself, works the same.
+#[tokio::test]
+async fn hashed_known_hosts_entries_are_understood() {
+    let hosts = SshdHosts::start(&["127.0.0.22"]);
+    let manifest = manifest(&hosts, 0);
+    let kh = hosts.write_known_hosts();
+    let out = Command::new(require_tool("ssh-keygen"))
+        .arg("-H")
+        .arg("-f")
+        .arg(&kh)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&kh).unwrap();
+    assert!(
+        text.starts_with("|1|") && !text.contains("127.0.0.22"),
+        "{text}"
+    );
+    let client = client(
+        hosts.client_key(),
+        HostKeys::KnownHosts {
+            path: kh,
+            unknown: UnknownHosts::Refuse,
+        },
+    );
+    let report = client.upload(&manifest, &opts(), &|_| {}).await.unwrap();
+    assert!(report.is_success(), "{report:#?}");
+}

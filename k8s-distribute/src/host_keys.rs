@@ -52,7 +52,7 @@ impl HostKeys {
 }
 
 /// The SHA256 fingerprint as OpenSSH prints it (`SHA256:…`).
-pub fn fingerprint(key: &PublicKey) -> String {
+pub(crate) fn fingerprint(key: &PublicKey) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()
 }
 

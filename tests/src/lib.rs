@@ -10,6 +10,8 @@ pub mod openssl;
 use std::path::PathBuf;
 use std::process::Command;
 
+pub mod sshd;
+
 /// The absolute path of a tool on `PATH`, or a panic that says how to get it.
 pub fn require_tool(name: &str) -> PathBuf {
     let out = Command::new("sh")

@@ -6,11 +6,10 @@
 
 pub mod etcd;
 pub mod openssl;
+pub mod sshd;
 
 use std::path::PathBuf;
 use std::process::Command;
-
-pub mod sshd;
 
 /// The absolute path of a tool on `PATH`, or a panic that says how to get it.
 pub fn require_tool(name: &str) -> PathBuf {

@@ -64,6 +64,12 @@ pub enum Command {
         after_help = "Example:\n  k8s-hard --dir mycluster bundle\n  k8s-hard --dir mycluster bundle --output json | jq .kubeconfigs"
     )]
     Bundle,
+    /// Send every node its files over SSH, all nodes at once, verified by sha256 on the node
+    /// (seed STEP 5, STEP 6's TASK, STEP 7's end). Running it again sends nothing.
+    #[command(
+        after_help = "Example:\n  k8s-hard distribute --plan\n  k8s-hard distribute --accept-new\n  k8s-hard distribute --known-hosts ./known_hosts --output json"
+    )]
+    Distribute(DistributeArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  k8s-hard completions bash > /etc/bash_completion.d/k8s-hard"
@@ -149,4 +155,27 @@ pub enum EncryptionCommand {
     /// Put a new key first and keep the old ones (to read secrets written with them).
     #[command(after_help = "Example:\n  k8s-hard encryption-config rotate && k8s-hard distribute")]
     Rotate,
+}
+
+#[derive(Debug, Args)]
+pub struct DistributeArgs {
+    /// Print which file goes to which node, and connect to nothing.
+    #[arg(long)]
+    pub plan: bool,
+    /// known_hosts file to check host keys against (default ~/.ssh/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// Trust and record hosts not yet in known_hosts (like StrictHostKeyChecking=accept-new).
+    /// A changed host key is still refused.
+    #[arg(long)]
+    pub accept_new: bool,
+    /// Nodes worked on at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Private key to log in with (default <dir>/ssh/<cluster>.id_rsa, the AWS key pair).
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// Folder on the nodes (default the login user's home, as the seed).
+    #[arg(long, value_name = "DIR")]
+    pub target_dir: Option<String>,
 }

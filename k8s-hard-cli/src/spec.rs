@@ -653,6 +653,14 @@ impl Cluster {
         inputs
     }
 
+    /// Where to SSH to `node`: its `ssh_address`, else its public IP, else its private IP.
+    pub fn ssh_address(&self, node: &ResolvedNode) -> String {
+        node.ssh_address
+            .clone()
+            .or_else(|| node.public_ip.map(|ip| ip.to_string()))
+            .unwrap_or_else(|| node.private_ip.to_string())
+    }
+
     /// `<dir>/pki`.
     pub fn pki_dir(dir: &Path) -> PathBuf {
         dir.join("pki")

@@ -2,6 +2,7 @@
 
 pub mod bundle;
 pub mod completions;
+pub mod distribute;
 pub mod encryption_config;
 pub mod init;
 pub mod kubeconfig;

@@ -8,7 +8,7 @@ use std::fs;
 use std::net::IpAddr;
 use std::path::Path;
 
-use common::k8s_hard;
+use common::{init_with, k8s_hard};
 use k8s_hard_tests::etcd::{EtcdCluster, EtcdTls};
 use k8s_hard_tests::{openssl, run_tool};
 
@@ -20,25 +20,27 @@ fn kubectl(args: &[&str]) -> Result<String, String> {
 
 /// A cluster whose masters are the loopback test addresses.
 fn write_cluster(dir: &Path) {
-    k8s_hard(dir)
-        .args([
-            "init",
+    init_with(
+        dir,
+        &[
             "--masters",
             "1",
             "--workers",
             "2",
             "--api-endpoint",
             ENDPOINT,
-        ])
-        .assert()
-        .success();
-    let path = dir.join("cluster.yaml");
-    let text = fs::read_to_string(&path).unwrap().replace(
-        "masters:\n  count: 1\n  first_ip: 172.31.0.10",
-        "masters:\n  nodes:\n    - private_ip: 127.0.0.10\n    - private_ip: 127.0.0.11\n    - private_ip: 127.0.0.12",
+        ],
+        &[(
+            "masters:
+  count: 1
+  first_ip: 172.31.0.10",
+            "masters:
+  nodes:
+    - private_ip: 127.0.0.10
+    - private_ip: 127.0.0.11
+    - private_ip: 127.0.0.12",
+        )],
     );
-    assert!(text.contains("127.0.0.12"));
-    fs::write(path, text).unwrap();
 }
 
 #[test]

@@ -6,44 +6,40 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::k8s_hard;
+use common::{init_with, k8s_hard};
 use k8s_hard_tests::sshd::{SIX, SshdHosts};
 use predicates::prelude::*;
 
 /// cluster.yaml listing the six test hosts as the masters and workers, login via the harness.
 fn write_cluster(dir: &Path, hosts: &SshdHosts) {
-    k8s_hard(dir)
-        .args(["init", "--api-endpoint", "k8s-api.example.com"])
-        .assert()
-        .success();
     let entry = |i: usize| {
         let h = &hosts.hosts()[i];
         format!(
-            "    - private_ip: {}\n      ssh_address: {}\n      ssh_port: {}\n",
-            h.address(),
+            "    - private_ip: {0}\n      ssh_address: {0}\n      ssh_port: {1}\n",
             h.address(),
             h.port()
         )
     };
     let masters: String = (0..3).map(entry).collect();
     let workers: String = (3..6).map(entry).collect();
-    let path = dir.join("cluster.yaml");
-    let text = fs::read_to_string(&path)
-        .unwrap()
-        .replace(
-            "masters:\n  count: 3\n  first_ip: 172.31.0.10\n",
-            &format!("masters:\n  nodes:\n{masters}"),
-        )
-        .replace(
-            "workers:\n  count: 3\n  first_ip: 172.31.0.20\n",
-            &format!("workers:\n  nodes:\n{workers}"),
-        )
-        .replace(
-            "ssh:\n  user: ubuntu",
-            &format!("ssh:\n  user: {}", hosts.user()),
-        );
-    assert!(text.contains("127.0.0.22") && text.contains(&format!("user: {}", hosts.user())));
-    fs::write(path, text).unwrap();
+    init_with(
+        dir,
+        &["--api-endpoint", "k8s-api.example.com"],
+        &[
+            (
+                "masters:\n  count: 3\n  first_ip: 172.31.0.10\n",
+                &format!("masters:\n  nodes:\n{masters}"),
+            ),
+            (
+                "workers:\n  count: 3\n  first_ip: 172.31.0.20\n",
+                &format!("workers:\n  nodes:\n{workers}"),
+            ),
+            (
+                "ssh:\n  user: ubuntu",
+                &format!("ssh:\n  user: {}", hosts.user()),
+            ),
+        ],
+    );
 }
 
 fn distribute(dir: &Path, hosts: &SshdHosts, known_hosts: &Path) -> assert_cmd::Command {
@@ -169,35 +165,32 @@ fn unknown_hosts_are_refused_unless_accept_new() {
     let hosts = SshdHosts::start(&SIX[..1]);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    k8s_hard(dir)
-        .args([
-            "init",
+    let h = &hosts.hosts()[0];
+    init_with(
+        dir,
+        &[
             "--masters",
             "1",
             "--workers",
             "0",
             "--api-endpoint",
             "api.example.com",
-        ])
-        .assert()
-        .success();
-    let h = &hosts.hosts()[0];
-    let path = dir.join("cluster.yaml");
-    let text = fs::read_to_string(&path)
-        .unwrap()
-        .replace(
-            "masters:\n  count: 1\n  first_ip: 172.31.0.10\n",
-            &format!(
-                "masters:\n  nodes:\n    - private_ip: {0}\n      ssh_port: {1}\n",
-                h.address(),
-                h.port()
+        ],
+        &[
+            (
+                "masters:\n  count: 1\n  first_ip: 172.31.0.10\n",
+                &format!(
+                    "masters:\n  nodes:\n    - private_ip: {0}\n      ssh_port: {1}\n",
+                    h.address(),
+                    h.port()
+                ),
             ),
-        )
-        .replace(
-            "ssh:\n  user: ubuntu",
-            &format!("ssh:\n  user: {}", hosts.user()),
-        );
-    fs::write(&path, text).unwrap();
+            (
+                "ssh:\n  user: ubuntu",
+                &format!("ssh:\n  user: {}", hosts.user()),
+            ),
+        ],
+    );
     k8s_hard(dir).arg("bundle").assert().success();
     let known_hosts = dir.join("known_hosts");
     distribute(dir, &hosts, &known_hosts)

@@ -5,29 +5,24 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::k8s_hard;
+use common::{init_with, k8s_hard};
 use k8s_hard_tests::openssl;
 use predicates::prelude::*;
 
 /// A small, fast cluster: 1 master, 2 workers, ECDSA keys.
 fn small_cluster(dir: &Path) {
-    k8s_hard(dir)
-        .args([
-            "init",
+    init_with(
+        dir,
+        &[
             "--masters",
             "1",
             "--workers",
             "2",
             "--api-endpoint",
             "api.example.com",
-        ])
-        .assert()
-        .success();
-    let path = dir.join("cluster.yaml");
-    let text = fs::read_to_string(&path)
-        .unwrap()
-        .replace("rsa-2048", "ecdsa-p256");
-    fs::write(path, text).unwrap();
+        ],
+        &[("rsa-2048", "ecdsa-p256")],
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Kubernetes from the ground up on AWS: infrastructure, PKI, kubeconfigs and file
 /// distribution of the manual procedure, as typed and tested steps.
 ///
-/// Every step reads `<dir>/cluster.yaml` (`k8s-hard init` writes one; the default topology is
+/// Every step reads `DIR/cluster.yaml` (`k8s-hard init` writes one; the default topology is
 /// the seed's: 3 masters at 172.31.0.10-12, 3 workers at .20-22) and is safe to run again.
 #[derive(Debug, Parser)]
 #[command(name = "k8s-hard", version, propagate_version = true)]
@@ -122,14 +122,14 @@ pub enum PkiCommand {
     /// Re-issue certificates from the current spec, keeping the CA (all leaves when no NAME).
     #[command(after_help = "Example:\n  k8s-hard pki renew admin master-kubernetes")]
     Renew {
-        /// File base names (`admin`, `master-kubernetes`, `<cluster>-worker-0`, ...).
+        /// File base names (`admin`, `master-kubernetes`, `CLUSTER-worker-0`, ...).
         names: Vec<String>,
     },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum KubeconfigCommand {
-    /// Write every kubeconfig into <dir>/kubeconfigs/ (0600), with certificates embedded.
+    /// Write every kubeconfig into DIR/kubeconfigs/ (0600), with certificates embedded.
     #[command(
         after_help = "Example:\n  k8s-hard kubeconfig generate\n  kubectl config view --kubeconfig kubeconfigs/admin.kubeconfig"
     )]
@@ -149,7 +149,7 @@ pub enum KubeconfigCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum EncryptionCommand {
-    /// Write <dir>/encryption-config.yaml (0600) with a new key, or keep the existing one.
+    /// Write DIR/encryption-config.yaml (0600) with a new key, or keep the existing one.
     #[command(after_help = "Example:\n  k8s-hard encryption-config generate")]
     Generate,
     /// Put a new key first and keep the old ones (to read secrets written with them).
@@ -172,7 +172,7 @@ pub struct DistributeArgs {
     /// Nodes worked on at once.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
-    /// Private key to log in with (default <dir>/ssh/<cluster>.id_rsa, the AWS key pair).
+    /// Private key to log in with (default DIR/ssh/CLUSTER.id_rsa, the AWS key pair).
     #[arg(long, short = 'i', value_name = "FILE")]
     pub identity: Option<PathBuf>,
     /// Folder on the nodes (default the login user's home, as the seed).

@@ -71,3 +71,127 @@ fn pki_for_existing_machines() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+#[test]
+fn kubeconfig_for_custom_user_does_mutual_tls() {
+    use k8s_hard_tests::etcd::{EtcdCluster, EtcdTls};
+    use k8s_pki::{Node, Pki, PkiInputs, store};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let node = |name: &str, ip: &str| Node {
+        name: name.into(),
+        hostname: name.into(),
+        fqdn: None,
+        private_ip: ip.parse().unwrap(),
+        public_ip: None,
+    };
+    let mut inputs = PkiInputs::new("c", vec![node("m0", "127.0.0.10")], vec![]);
+    inputs.key_algorithm = k8s_pki::KeyAlgorithm::EcdsaP256;
+    inputs.api_endpoints = vec!["k8s.example.com".into()];
+    let pki = Pki::new(inputs).unwrap();
+    store::save(dir, &pki.generate().unwrap()).unwrap();
+    let out = dir.join("alice.kubeconfig");
+    let run = Command::new(example("kubeconfig_for_custom_user"))
+        .arg(dir)
+        .args(["alice", "developers", "https://k8s.example.com:6443"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    let view = k8s_hard_tests::run_tool(
+        "kubectl",
+        [
+            "config",
+            "view",
+            "--raw",
+            "-o",
+            "json",
+            "--kubeconfig",
+            out.to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    let view: serde_json::Value = serde_json::from_str(&view).unwrap();
+    assert_eq!(view["users"][0]["name"], "alice");
+    assert_eq!(
+        view["clusters"][0]["cluster"]["server"],
+        "https://k8s.example.com:6443"
+    );
+
+    let tls = EtcdTls {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("master-kubernetes.pem"),
+        key: dir.join("master-kubernetes-key.pem"),
+    };
+    let etcd = EtcdCluster::start(
+        &["127.0.0.10".parse().unwrap()],
+        &tls,
+        &dir.join("admin.pem"),
+        &dir.join("admin-key.pem"),
+    );
+    let version = k8s_hard_tests::run_tool(
+        "kubectl",
+        [
+            "--kubeconfig",
+            out.to_str().unwrap(),
+            "--server",
+            &etcd.client_urls[0],
+            "--tls-server-name",
+            "k8s.example.com",
+            "get",
+            "--raw",
+            "/version",
+        ],
+    )
+    .unwrap();
+    assert!(version.contains("etcdserver"), "{version}");
+}
+
+#[test]
+fn distribute_files_to_real_sshd_hosts() {
+    use k8s_hard_tests::sshd::SshdHosts;
+
+    let hosts = SshdHosts::start(&["127.0.0.30", "127.0.0.31"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("motd.txt");
+    std::fs::write(&a, "hello").unwrap();
+    let hosts_args: Vec<String> = hosts
+        .hosts()
+        .iter()
+        .map(|h| format!("{}:{}", h.address(), h.port()))
+        .collect();
+    let run = || {
+        Command::new(example("distribute_files"))
+            .arg(hosts.client_key())
+            .arg(hosts.write_known_hosts())
+            .arg(hosts.user())
+            .arg("--files")
+            .arg(&a)
+            .arg("--hosts")
+            .args(&hosts_args)
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(
+        first.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&first.stdout),
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).contains("1 sent"));
+    for h in hosts.hosts() {
+        assert_eq!(
+            std::fs::read_to_string(h.home().join("motd.txt")).unwrap(),
+            "hello"
+        );
+    }
+    let second = run();
+    assert!(String::from_utf8_lossy(&second.stdout).contains("0 sent, 1 unchanged"));
+}

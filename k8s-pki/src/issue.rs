@@ -413,3 +413,95 @@ pub(crate) fn reconcile(
         items: std::iter::once(ca).chain(issued).collect(),
     })
 }
+
+/// A client certificate outside the cluster's table: a person or a tool that talks to the API
+/// (`CN` is the user name, `O` the group, as the API server reads them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRequest {
+    /// File base name for the result.
+    pub name: String,
+    /// Subject CN: the Kubernetes user name.
+    pub common_name: String,
+    /// Subject O: the Kubernetes group (`system:masters` for cluster admins).
+    pub organization: String,
+    /// C/ST/L/OU.
+    pub subject: Subject,
+    /// Key algorithm of the new key.
+    pub key_algorithm: KeyAlgorithm,
+    /// Lifetime in hours.
+    pub validity_hours: u32,
+}
+
+/// Issues a client certificate (clientAuth only, no SANs) signed by an existing CA, with a new
+/// key. The CA is checked first: its key must match its certificate.
+///
+/// # Errors
+/// [`Error::CaUnusable`] for a CA that does not load or match, [`Error::InvalidInput`] for an
+/// empty name or zero validity, [`Error::Crypto`] from the backend.
+pub fn issue_client(ca: &ExistingPair, request: &ClientRequest) -> Result<Issued> {
+    if request.common_name.trim().is_empty() {
+        return Err(crate::error::invalid("common_name", "must not be empty"));
+    }
+    if request.validity_hours == 0 {
+        return Err(crate::error::invalid(
+            "validity_hours",
+            "must be at least one hour",
+        ));
+    }
+    let ca_spec = CertSpec {
+        name: crate::catalog::CA.to_string(),
+        id: crate::catalog::CA,
+        description: String::new(),
+        issuer: None,
+        common_name: String::new(),
+        organization: String::new(),
+        usages: vec![Usage::CertSign],
+        sans: Vec::new(),
+        validity_hours: 0,
+    };
+    let CaState::Existing {
+        cert_pem,
+        key: ca_key,
+    } = existing_ca(&ca_spec, Some(ca), false)?
+    else {
+        return Err(Error::CaUnusable {
+            reason: "no CA certificate and key given".into(),
+        });
+    };
+    let spec = CertSpec {
+        name: request.name.clone(),
+        id: "client",
+        description: format!("client certificate for {}", request.common_name),
+        issuer: Some(ca_spec.name.clone()),
+        common_name: request.common_name.clone(),
+        organization: request.organization.clone(),
+        usages: vec![Usage::ClientAuth],
+        sans: Vec::new(),
+        validity_hours: request.validity_hours,
+    };
+    let key = request.key_algorithm.generate(&spec.name)?;
+    let issuer = Issuer::from_ca_cert_pem(&cert_pem, &ca_key).map_err(|source| Error::Crypto {
+        name: ca_spec.name.clone(),
+        operation: "loading the CA",
+        source,
+    })?;
+    let cert = params(
+        &spec,
+        &request.subject,
+        request.key_algorithm,
+        OffsetDateTime::now_utc(),
+    )?
+    .signed_by(&key, &issuer)
+    .map_err(|source| Error::Crypto {
+        name: spec.name.clone(),
+        operation: "signing",
+        source,
+    })?;
+    Ok(Issued {
+        name: spec.name,
+        cert_pem: cert.pem(),
+        key_pem: SecretPem::new(key.serialize_pem()),
+        change: Change::Created,
+        key_changed: true,
+    })
+}

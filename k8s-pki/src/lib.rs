@@ -64,7 +64,7 @@ pub use algorithm::KeyAlgorithm;
 pub use catalog::{CA, CertSpec, Usage};
 pub use error::{Error, Result};
 pub use inputs::{Node, PkiInputs, Subject, Validity};
-pub use issue::{ReconcileOptions, Renew};
+pub use issue::{ClientRequest, ReconcileOptions, Renew, issue_client};
 pub use material::{Bundle, Change, Existing, ExistingPair, Issued, SecretPem};
 pub use sans::San;
 

@@ -4,6 +4,8 @@
 //! Every helper fails loudly when its tool is missing: the workspace test command
 //! (`scripts/test`) installs them, and a test that silently skipped would prove nothing.
 
+pub mod moto;
+
 use std::path::PathBuf;
 use std::process::Command;
 

@@ -69,6 +69,15 @@ impl Tags {
         vec![self.owner_filter(), filter("tag:Name", &self.name)]
     }
 
+    /// [`Tags::filters`], inside `vpc_id` when given.
+    pub(crate) fn filters_in(&self, vpc_id: Option<&str>) -> Vec<Filter> {
+        let mut f = self.filters();
+        if let Some(v) = vpc_id {
+            f.push(filter("vpc-id", v));
+        }
+        f
+    }
+
     /// Filter: owned by this cluster.
     pub(crate) fn owner_filter(&self) -> Filter {
         filter(&format!("tag:{}", self.owner_key), &self.owner_value)

@@ -2,8 +2,9 @@
 
 use aws_sdk_ec2::types::{DhcpConfiguration, NewDhcpConfiguration, ResourceType};
 
-use crate::context::{Action, Ctx, Kind, PLANNED, at_most_one, is_not_found};
+use crate::context::{Action, Ctx, Kind, PLANNED};
 use crate::error::{Error, Result, aws};
+use crate::resources::find_ec2;
 use crate::resources::vpc::Vpc;
 
 const KIND: Kind = Kind::DhcpOptions;
@@ -47,41 +48,31 @@ fn actual(c: &[DhcpConfiguration]) -> Vec<(String, Vec<String>)> {
 
 /// Finds the set by the state's ID, else by tags.
 pub(crate) async fn find(ctx: &Ctx<'_>) -> Result<Option<aws_sdk_ec2::types::DhcpOptions>> {
-    if let Some(id) = &ctx.state.dhcp_options_id {
-        match ctx
+    let describe = |ids, filters| async move {
+        let out = ctx
             .ec2
             .describe_dhcp_options()
-            .dhcp_options_ids(id)
+            .set_dhcp_options_ids(ids)
+            .set_filters(filters)
             .send()
-            .await
-            .map_err(aws(KIND.to_string(), "DescribeDhcpOptions"))
-        {
-            Ok(out) => {
-                if let Some(d) = out.dhcp_options.unwrap_or_default().into_iter().next() {
-                    if !ctx.tags.owns(d.tags()) {
-                        return Err(Error::NotOwned {
-                            resource: KIND.to_string(),
-                            id: id.clone(),
-                            tag: ctx.tags.owner(),
-                        });
-                    }
-                    return Ok(Some(d));
-                }
-            }
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let out = ctx
-        .ec2
-        .describe_dhcp_options()
-        .set_filters(Some(ctx.tags.filters()))
-        .send()
-        .await
-        .map_err(aws(KIND.to_string(), "DescribeDhcpOptions"))?;
-    at_most_one(KIND, out.dhcp_options.unwrap_or_default(), |d| {
-        d.dhcp_options_id().unwrap_or_default().to_string()
-    })
+            .await;
+        Ok(out
+            .map_err(aws(KIND.to_string(), "DescribeDhcpOptions"))?
+            .dhcp_options
+            .unwrap_or_default())
+    };
+    let filters = ctx.tags.filters();
+    let sid = ctx.state.dhcp_options_id.as_deref();
+    find_ec2(
+        ctx,
+        KIND,
+        sid,
+        filters,
+        describe,
+        |d| d.tags(),
+        |d| d.dhcp_options_id(),
+    )
+    .await
 }
 
 /// Finds or creates the set and associates it to the VPC. DHCP options cannot be edited:

@@ -2,8 +2,9 @@
 
 use aws_sdk_ec2::types::ResourceType;
 
-use crate::context::{Action, Ctx, Kind, PLANNED, at_most_one, is_not_found};
+use crate::context::{Action, Ctx, Kind, PLANNED};
 use crate::error::{Error, Result, aws};
+use crate::resources::find_ec2;
 use crate::resources::vpc::Vpc;
 
 const KIND: Kind = Kind::InternetGateway;
@@ -24,41 +25,31 @@ pub(crate) fn attached_vpcs(g: &aws_sdk_ec2::types::InternetGateway) -> Vec<Stri
 
 /// Finds the gateway by the state's ID, else by tags.
 pub(crate) async fn find(ctx: &Ctx<'_>) -> Result<Option<aws_sdk_ec2::types::InternetGateway>> {
-    if let Some(id) = &ctx.state.internet_gateway_id {
-        match ctx
+    let describe = |ids, filters| async move {
+        let out = ctx
             .ec2
             .describe_internet_gateways()
-            .internet_gateway_ids(id)
+            .set_internet_gateway_ids(ids)
+            .set_filters(filters)
             .send()
-            .await
-            .map_err(aws(KIND.to_string(), "DescribeInternetGateways"))
-        {
-            Ok(out) => {
-                if let Some(g) = out.internet_gateways.unwrap_or_default().into_iter().next() {
-                    if !ctx.tags.owns(g.tags()) {
-                        return Err(Error::NotOwned {
-                            resource: KIND.to_string(),
-                            id: id.clone(),
-                            tag: ctx.tags.owner(),
-                        });
-                    }
-                    return Ok(Some(g));
-                }
-            }
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let out = ctx
-        .ec2
-        .describe_internet_gateways()
-        .set_filters(Some(ctx.tags.filters()))
-        .send()
-        .await
-        .map_err(aws(KIND.to_string(), "DescribeInternetGateways"))?;
-    at_most_one(KIND, out.internet_gateways.unwrap_or_default(), |g| {
-        g.internet_gateway_id().unwrap_or_default().to_string()
-    })
+            .await;
+        Ok(out
+            .map_err(aws(KIND.to_string(), "DescribeInternetGateways"))?
+            .internet_gateways
+            .unwrap_or_default())
+    };
+    let filters = ctx.tags.filters();
+    let sid = ctx.state.internet_gateway_id.as_deref();
+    find_ec2(
+        ctx,
+        KIND,
+        sid,
+        filters,
+        describe,
+        |g| g.tags(),
+        |g| g.internet_gateway_id(),
+    )
+    .await
 }
 
 /// Finds or creates the gateway and attaches it to the VPC.

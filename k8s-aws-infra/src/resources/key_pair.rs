@@ -49,6 +49,14 @@ pub(crate) async fn find(ctx: &Ctx<'_>) -> Result<Option<aws_sdk_ec2::types::Key
 /// # Errors
 /// [`Error::KeyFileMissing`] when the key pair exists but its private key file does not.
 pub(crate) async fn ensure(ctx: &Ctx<'_>) -> Result<KeyPair> {
+    match ensure_once(ctx).await {
+        // Created meanwhile, e.g. by the in-flight request of an interrupted run: look again.
+        Err(e) if e.aws_code() == Some("InvalidKeyPair.Duplicate") => ensure_once(ctx).await,
+        r => r,
+    }
+}
+
+async fn ensure_once(ctx: &Ctx<'_>) -> Result<KeyPair> {
     let name = ctx.spec.cluster.clone();
     let path = ctx.key_dir.as_deref().map(|d| key_path(d, &name));
     if let Some(k) = find(ctx).await? {

@@ -4,8 +4,9 @@ use aws_sdk_elasticloadbalancingv2::types::{
     LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum,
 };
 
-use crate::context::{Action, Ctx, Kind, PLANNED, is_not_found};
+use crate::context::{Action, Ctx, Kind, PLANNED};
 use crate::error::{Error, Result, aws};
+use crate::resources::find_elb;
 use crate::resources::subnet::Subnet;
 
 const KIND: Kind = Kind::LoadBalancer;
@@ -38,44 +39,19 @@ pub(crate) async fn owned(ctx: &Ctx<'_>, kind: Kind, arn: &str) -> Result<bool> 
 pub(crate) async fn find(
     ctx: &Ctx<'_>,
 ) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>> {
-    let by_arn = ctx.state.load_balancer_arn.as_deref();
-    let req = match by_arn {
-        Some(arn) => ctx.elb.describe_load_balancers().load_balancer_arns(arn),
-        None => ctx.elb.describe_load_balancers().names(&ctx.spec.cluster),
-    };
-    let mut found = match req
-        .send()
-        .await
-        .map_err(aws(KIND.to_string(), "DescribeLoadBalancers"))
-    {
-        Ok(out) => out.load_balancers.unwrap_or_default().into_iter().next(),
-        Err(e) if is_not_found(&e) => None,
-        Err(e) => return Err(e),
-    };
-    if found.is_none() && by_arn.is_some() {
-        found = match ctx
+    let describe = |arn: Option<String>, name: Option<String>| async move {
+        let req = ctx
             .elb
             .describe_load_balancers()
-            .names(&ctx.spec.cluster)
-            .send()
-            .await
-            .map_err(aws(KIND.to_string(), "DescribeLoadBalancers"))
-        {
-            Ok(out) => out.load_balancers.unwrap_or_default().into_iter().next(),
-            Err(e) if is_not_found(&e) => None,
-            Err(e) => return Err(e),
-        };
-    }
-    let Some(lb) = found else { return Ok(None) };
-    let arn = lb.load_balancer_arn().unwrap_or_default();
-    if !owned(ctx, KIND, arn).await? {
-        return Err(Error::NotOwned {
-            resource: KIND.to_string(),
-            id: arn.into(),
-            tag: ctx.tags.owner(),
-        });
-    }
-    Ok(Some(lb))
+            .set_load_balancer_arns(arn.map(|a| vec![a]));
+        let out = req.set_names(name.map(|n| vec![n])).send().await;
+        Ok(out
+            .map_err(aws(KIND.to_string(), "DescribeLoadBalancers"))?
+            .load_balancers
+            .unwrap_or_default())
+    };
+    let sid = ctx.state.load_balancer_arn.as_deref();
+    find_elb(ctx, KIND, sid, describe, |l| l.load_balancer_arn()).await
 }
 
 fn is_active(lb: &aws_sdk_elasticloadbalancingv2::types::LoadBalancer) -> bool {

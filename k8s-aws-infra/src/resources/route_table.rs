@@ -2,12 +2,12 @@
 
 use aws_sdk_ec2::types::ResourceType;
 
-use crate::context::{Action, Ctx, Kind, PLANNED, at_most_one, is_not_found};
+use crate::context::{Action, Ctx, Kind, PLANNED};
 use crate::error::{Error, Result, aws};
+use crate::resources::find_ec2;
 use crate::resources::internet_gateway::InternetGateway;
 use crate::resources::subnet::Subnet;
 use crate::resources::vpc::Vpc;
-use crate::tags::filter;
 
 const KIND: Kind = Kind::RouteTable;
 const DEFAULT_ROUTE: &str = "0.0.0.0/0";
@@ -25,45 +25,31 @@ pub(crate) async fn find(
     ctx: &Ctx<'_>,
     vpc_id: Option<&str>,
 ) -> Result<Option<aws_sdk_ec2::types::RouteTable>> {
-    if let Some(id) = &ctx.state.route_table_id {
-        match ctx
+    let describe = |ids, filters| async move {
+        let out = ctx
             .ec2
             .describe_route_tables()
-            .route_table_ids(id)
+            .set_route_table_ids(ids)
+            .set_filters(filters)
             .send()
-            .await
-            .map_err(aws(KIND.to_string(), "DescribeRouteTables"))
-        {
-            Ok(out) => {
-                if let Some(t) = out.route_tables.unwrap_or_default().into_iter().next() {
-                    if !ctx.tags.owns(t.tags()) {
-                        return Err(Error::NotOwned {
-                            resource: KIND.to_string(),
-                            id: id.clone(),
-                            tag: ctx.tags.owner(),
-                        });
-                    }
-                    return Ok(Some(t));
-                }
-            }
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let mut filters = ctx.tags.filters();
-    if let Some(v) = vpc_id {
-        filters.push(filter("vpc-id", v));
-    }
-    let out = ctx
-        .ec2
-        .describe_route_tables()
-        .set_filters(Some(filters))
-        .send()
-        .await
-        .map_err(aws(KIND.to_string(), "DescribeRouteTables"))?;
-    at_most_one(KIND, out.route_tables.unwrap_or_default(), |t| {
-        t.route_table_id().unwrap_or_default().to_string()
-    })
+            .await;
+        Ok(out
+            .map_err(aws(KIND.to_string(), "DescribeRouteTables"))?
+            .route_tables
+            .unwrap_or_default())
+    };
+    let filters = ctx.tags.filters_in(vpc_id);
+    let sid = ctx.state.route_table_id.as_deref();
+    find_ec2(
+        ctx,
+        KIND,
+        sid,
+        filters,
+        describe,
+        |t| t.tags(),
+        |t| t.route_table_id(),
+    )
+    .await
 }
 
 /// The table's routes as (destination, target).

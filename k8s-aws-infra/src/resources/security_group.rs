@@ -4,11 +4,11 @@ use std::collections::BTreeSet;
 
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
 
-use crate::context::{Action, Ctx, Kind, PLANNED, at_most_one, is_not_found};
+use crate::context::{Action, Ctx, Kind, PLANNED};
 use crate::error::{Error, Result, aws};
+use crate::resources::find_ec2;
 use crate::resources::vpc::Vpc;
 use crate::spec::{API_PORT, InfraSpec};
-use crate::tags::filter;
 
 const KIND: Kind = Kind::SecurityGroup;
 
@@ -104,45 +104,31 @@ pub(crate) async fn find(
     ctx: &Ctx<'_>,
     vpc_id: Option<&str>,
 ) -> Result<Option<aws_sdk_ec2::types::SecurityGroup>> {
-    if let Some(id) = &ctx.state.security_group_id {
-        match ctx
+    let describe = |ids, filters| async move {
+        let out = ctx
             .ec2
             .describe_security_groups()
-            .group_ids(id)
+            .set_group_ids(ids)
+            .set_filters(filters)
             .send()
-            .await
-            .map_err(aws(KIND.to_string(), "DescribeSecurityGroups"))
-        {
-            Ok(out) => {
-                if let Some(g) = out.security_groups.unwrap_or_default().into_iter().next() {
-                    if !ctx.tags.owns(g.tags()) {
-                        return Err(Error::NotOwned {
-                            resource: KIND.to_string(),
-                            id: id.clone(),
-                            tag: ctx.tags.owner(),
-                        });
-                    }
-                    return Ok(Some(g));
-                }
-            }
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let mut filters = ctx.tags.filters();
-    if let Some(v) = vpc_id {
-        filters.push(filter("vpc-id", v));
-    }
-    let out = ctx
-        .ec2
-        .describe_security_groups()
-        .set_filters(Some(filters))
-        .send()
-        .await
-        .map_err(aws(KIND.to_string(), "DescribeSecurityGroups"))?;
-    at_most_one(KIND, out.security_groups.unwrap_or_default(), |g| {
-        g.group_id().unwrap_or_default().to_string()
-    })
+            .await;
+        Ok(out
+            .map_err(aws(KIND.to_string(), "DescribeSecurityGroups"))?
+            .security_groups
+            .unwrap_or_default())
+    };
+    let filters = ctx.tags.filters_in(vpc_id);
+    let sid = ctx.state.security_group_id.as_deref();
+    find_ec2(
+        ctx,
+        KIND,
+        sid,
+        filters,
+        describe,
+        |g| g.tags(),
+        |g| g.group_id(),
+    )
+    .await
 }
 
 fn describe(rules: &[&Rule]) -> String {

@@ -2,10 +2,10 @@
 
 use aws_sdk_ec2::types::ResourceType;
 
-use crate::context::{Action, Ctx, Kind, PLANNED, at_most_one, is_not_found};
+use crate::context::{Action, Ctx, Kind, PLANNED};
 use crate::error::{Error, Result, aws};
+use crate::resources::find_ec2;
 use crate::resources::vpc::Vpc;
-use crate::tags::filter;
 
 const KIND: Kind = Kind::Subnet;
 
@@ -21,45 +21,30 @@ pub(crate) async fn find(
     ctx: &Ctx<'_>,
     vpc_id: Option<&str>,
 ) -> Result<Option<aws_sdk_ec2::types::Subnet>> {
-    if let Some(id) = &ctx.state.subnet_id {
-        match ctx
+    let describe = |ids, filters| async move {
+        let out = ctx
             .ec2
             .describe_subnets()
-            .subnet_ids(id)
+            .set_subnet_ids(ids)
+            .set_filters(filters)
             .send()
-            .await
-            .map_err(aws(KIND.to_string(), "DescribeSubnets"))
-        {
-            Ok(out) => {
-                if let Some(s) = out.subnets.unwrap_or_default().into_iter().next() {
-                    if !ctx.tags.owns(s.tags()) {
-                        return Err(Error::NotOwned {
-                            resource: KIND.to_string(),
-                            id: id.clone(),
-                            tag: ctx.tags.owner(),
-                        });
-                    }
-                    return Ok(Some(s));
-                }
-            }
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let mut filters = ctx.tags.filters();
-    if let Some(v) = vpc_id {
-        filters.push(filter("vpc-id", v));
-    }
-    let out = ctx
-        .ec2
-        .describe_subnets()
-        .set_filters(Some(filters))
-        .send()
-        .await
-        .map_err(aws(KIND.to_string(), "DescribeSubnets"))?;
-    at_most_one(KIND, out.subnets.unwrap_or_default(), |s| {
-        s.subnet_id().unwrap_or_default().to_string()
-    })
+            .await;
+        Ok(out
+            .map_err(aws(KIND.to_string(), "DescribeSubnets"))?
+            .subnets
+            .unwrap_or_default())
+    };
+    let filters = ctx.tags.filters_in(vpc_id);
+    find_ec2(
+        ctx,
+        KIND,
+        ctx.state.subnet_id.as_deref(),
+        filters,
+        describe,
+        |s| s.tags(),
+        |s| s.subnet_id(),
+    )
+    .await
 }
 
 /// Finds or creates the subnet; reports a changed CIDR or VPC.

@@ -4,9 +4,9 @@ use std::collections::BTreeSet;
 
 use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetDescription, TargetTypeEnum};
 
-use crate::context::{Action, Ctx, Kind, PLANNED, is_not_found};
+use crate::context::{Action, Ctx, Kind, PLANNED};
 use crate::error::{Error, Result, aws};
-use crate::resources::load_balancer::owned;
+use crate::resources::find_elb;
 use crate::resources::vpc::Vpc;
 use crate::spec::API_PORT;
 
@@ -22,45 +22,19 @@ pub(crate) struct TargetGroup {
 pub(crate) async fn find(
     ctx: &Ctx<'_>,
 ) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::TargetGroup>> {
-    let mut found = None;
-    if let Some(arn) = &ctx.state.target_group_arn {
-        found = match ctx
+    let describe = |arn: Option<String>, name: Option<String>| async move {
+        let req = ctx
             .elb
             .describe_target_groups()
-            .target_group_arns(arn)
-            .send()
-            .await
-            .map_err(aws(KIND.to_string(), "DescribeTargetGroups"))
-        {
-            Ok(out) => out.target_groups.unwrap_or_default().into_iter().next(),
-            Err(e) if is_not_found(&e) => None,
-            Err(e) => return Err(e),
-        };
-    }
-    if found.is_none() {
-        found = match ctx
-            .elb
-            .describe_target_groups()
-            .names(&ctx.spec.cluster)
-            .send()
-            .await
-            .map_err(aws(KIND.to_string(), "DescribeTargetGroups"))
-        {
-            Ok(out) => out.target_groups.unwrap_or_default().into_iter().next(),
-            Err(e) if is_not_found(&e) => None,
-            Err(e) => return Err(e),
-        };
-    }
-    let Some(tg) = found else { return Ok(None) };
-    let arn = tg.target_group_arn().unwrap_or_default();
-    if !owned(ctx, KIND, arn).await? {
-        return Err(Error::NotOwned {
-            resource: KIND.to_string(),
-            id: arn.into(),
-            tag: ctx.tags.owner(),
-        });
-    }
-    Ok(Some(tg))
+            .set_target_group_arns(arn.map(|a| vec![a]));
+        let out = req.set_names(name.map(|n| vec![n])).send().await;
+        Ok(out
+            .map_err(aws(KIND.to_string(), "DescribeTargetGroups"))?
+            .target_groups
+            .unwrap_or_default())
+    };
+    let sid = ctx.state.target_group_arn.as_deref();
+    find_elb(ctx, KIND, sid, describe, |t| t.target_group_arn()).await
 }
 
 /// The registered target IPs.

@@ -2,8 +2,9 @@
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
 
-use crate::context::{Action, Ctx, Kind, PLANNED, at_most_one, is_not_found};
+use crate::context::{Action, Ctx, Kind, PLANNED};
 use crate::error::{Error, Result, aws};
+use crate::resources::find_ec2;
 
 const KIND: Kind = Kind::Vpc;
 
@@ -18,41 +19,30 @@ pub(crate) struct Vpc {
 
 /// Finds the VPC by the state's ID, else by tags.
 pub(crate) async fn find(ctx: &Ctx<'_>) -> Result<Option<aws_sdk_ec2::types::Vpc>> {
-    if let Some(id) = &ctx.state.vpc_id {
-        match ctx
+    let describe = |ids, filters| async move {
+        let out = ctx
             .ec2
             .describe_vpcs()
-            .vpc_ids(id)
+            .set_vpc_ids(ids)
+            .set_filters(filters)
             .send()
-            .await
-            .map_err(aws(KIND.to_string(), "DescribeVpcs"))
-        {
-            Ok(out) => {
-                if let Some(v) = out.vpcs.unwrap_or_default().into_iter().next() {
-                    if !ctx.tags.owns(v.tags()) {
-                        return Err(Error::NotOwned {
-                            resource: KIND.to_string(),
-                            id: id.clone(),
-                            tag: ctx.tags.owner(),
-                        });
-                    }
-                    return Ok(Some(v));
-                }
-            }
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let out = ctx
-        .ec2
-        .describe_vpcs()
-        .set_filters(Some(ctx.tags.filters()))
-        .send()
-        .await
-        .map_err(aws(KIND.to_string(), "DescribeVpcs"))?;
-    at_most_one(KIND, out.vpcs.unwrap_or_default(), |v| {
-        v.vpc_id().unwrap_or_default().to_string()
-    })
+            .await;
+        Ok(out
+            .map_err(aws(KIND.to_string(), "DescribeVpcs"))?
+            .vpcs
+            .unwrap_or_default())
+    };
+    let filters = ctx.tags.filters();
+    find_ec2(
+        ctx,
+        KIND,
+        ctx.state.vpc_id.as_deref(),
+        filters,
+        describe,
+        |v| v.tags(),
+        |v| v.vpc_id(),
+    )
+    .await
 }
 
 async fn attribute(ctx: &Ctx<'_>, id: &str, name: VpcAttributeName) -> Result<bool> {

@@ -56,6 +56,7 @@ pub struct InfraSpec {
     /// 1–32 characters `a-z0-9-` (a load balancer name limit), not starting or ending with `-`.
     pub cluster: String,
     /// AWS region; `None` takes it from the AWS configuration chain.
+    #[serde(default)]
     pub region: Option<String>,
     /// The VPC's CIDR.
     pub vpc_cidr: Ipv4Net,
@@ -66,14 +67,19 @@ pub struct InfraSpec {
     /// The worker machines, each with a pod CIDR.
     pub workers: Vec<NodeSpec>,
     /// EC2 instance type for every machine.
+    #[serde(default = "default_instance_type")]
     pub instance_type: String,
     /// The machine image.
+    #[serde(default)]
     pub image: ImageSpec,
     /// Who may SSH to the machines. `0.0.0.0/0` (the default) draws a warning.
+    #[serde(default)]
     pub ssh_ingress_cidr: Ipv4Net,
     /// Ownership tag key; resources without this tag are never touched.
+    #[serde(default = "default_owner_tag_key")]
     pub owner_tag_key: String,
     /// Ownership tag value; `None` means the cluster name.
+    #[serde(default)]
     pub owner_tag_value: Option<String>,
 }
 
@@ -303,6 +309,14 @@ impl InfraSpec {
     }
 }
 
+fn default_instance_type() -> String {
+    DEFAULT_INSTANCE_TYPE.to_string()
+}
+
+fn default_owner_tag_key() -> String {
+    DEFAULT_OWNER_TAG_KEY.to_string()
+}
+
 /// A node's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -374,6 +388,18 @@ mod tests {
             s.owner_tag(),
             ("k8s-hard/cluster", "k8s-cluster-from-ground-up")
         );
+    }
+
+    #[test]
+    fn optional_fields_default_when_deserialized() {
+        let json = r#"{"cluster":"c","vpc_cidr":"172.31.0.0/16","subnet_cidr":"172.31.0.0/24",
+            "masters":[{"name":"master-0","private_ip":"172.31.0.10"}],"workers":[]}"#;
+        let s: InfraSpec = serde_json::from_str(json).unwrap();
+        assert_eq!(s.instance_type, "t2.micro");
+        assert_eq!(s.image, ImageSpec::default());
+        assert_eq!(s.ssh_ingress_cidr.to_string(), "0.0.0.0/0");
+        assert_eq!(s.owner_tag(), ("k8s-hard/cluster", "c"));
+        s.validate().unwrap();
     }
 
     #[test]

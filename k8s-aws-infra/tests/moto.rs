@@ -525,6 +525,21 @@ async fn up_creates_everything_then_a_second_up_makes_no_mutating_call_and_down_
     assert_eq!(third.calls.mutating, 0, "{:?}", third.changes);
     assert_eq!(third.state.vpc_id, state.vpc_id);
 
+    // The private key file lost while machines use the key pair: a clear error, and a
+    // warning from plan.
+    let key = key_path(dir.path(), "full");
+    let saved = std::fs::read(&key).unwrap();
+    std::fs::remove_file(&key).unwrap();
+    match infra.up(&spec, state, dir.path()).await {
+        Err(e @ Error::KeyFileMissing { .. }) => {
+            assert!(e.to_string().contains("private key"), "{e}")
+        }
+        other => panic!("expected KeyFileMissing, got {other:?}"),
+    }
+    let plan = infra.plan(&spec, state, dir.path()).await.unwrap();
+    assert!(plan.changes.is_empty(), "{:?}", plan.changes);
+    std::fs::write(&key, saved).unwrap();
+
     let status = infra.status(&spec, state).await.unwrap();
     assert_eq!(status.calls.mutating, 0);
     assert_eq!(status.api_endpoint, state.load_balancer_dns_name);
@@ -728,11 +743,8 @@ async fn a_same_named_resource_without_the_ownership_tag_is_never_touched() {
     let sdk = sdk(moto).await;
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
     // Someone else's key pair with our cluster's name.
-    ec2.create_key_pair()
-        .key_name("foreign")
-        .send()
-        .await
-        .unwrap();
+    // (Already there when the shared server outlived an earlier run: fine.)
+    let _ = ec2.create_key_pair().key_name("foreign").send().await;
     let dir = tempfile::tempdir().unwrap();
     let spec = spec("foreign", 1, 1);
     match infra.up(&spec, &InfraState::default(), dir.path()).await {
@@ -791,6 +803,29 @@ async fn bad_specs_fail_naming_the_field_before_any_call() {
         }
         assert_eq!(infra.calls().since(before).total(), 0, "{field}");
     }
+}
+
+#[tokio::test]
+async fn no_region_is_a_clear_error_before_any_call() {
+    let moto = Moto::shared();
+    let sdk = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(moto.url())
+        .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
+            Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "tests"),
+        ))
+        .build();
+    let infra = Infra::from_sdk_config(sdk).await.unwrap();
+    let mut s = spec("noregion", 1, 1);
+    s.region = None;
+    let dir = tempfile::tempdir().unwrap();
+    let e = infra
+        .plan(&s, &InfraState::default(), dir.path())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NoRegion), "{e:?}");
+    assert!(e.to_string().contains("region"));
+    assert_eq!(infra.calls().total(), 0);
 }
 
 /// Run in a child process with a clean environment (no credentials anywhere, IMDS disabled),

@@ -181,3 +181,14 @@ pub(crate) async fn delete(ctx: &Ctx<'_>, id: &str, vpc_id: Option<&str>) -> Res
         .map_err(aws(format!("{KIND} {id}"), "DeleteDhcpOptions"))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn us_east_1_has_its_own_domain_name() {
+        assert_eq!(domain_name("us-east-1"), "ec2.internal");
+        assert_eq!(domain_name("eu-central-1"), "eu-central-1.compute.internal");
+    }
+}

@@ -236,3 +236,34 @@ pub(crate) async fn delete(ctx: &Ctx<'_>, id: &str) -> Result<()> {
         .map_err(aws(format!("{KIND} {id}"), "DeleteSecurityGroup"))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::types::SecurityGroup as Sg;
+
+    #[test]
+    fn aws_answer_and_spec_compare_equal() {
+        let spec = InfraSpec::new("c", 1, 1);
+        let want = desired_rules(&spec);
+        assert_eq!(want.len(), 6);
+        let perms = want.iter().map(|r| r.to_permission("sg-1")).collect();
+        let g = Sg::builder()
+            .group_id("sg-1")
+            .set_ip_permissions(Some(perms))
+            .build();
+        assert_eq!(actual_rules(&g), want);
+        // "all traffic" comes back with or without ports; both are the same rule.
+        let all = IpPermission::builder()
+            .ip_protocol("-1")
+            .from_port(0)
+            .to_port(65535)
+            .user_id_group_pairs(UserIdGroupPair::builder().group_id("sg-1").build())
+            .build();
+        let g = Sg::builder().group_id("sg-1").ip_permissions(all).build();
+        assert_eq!(
+            actual_rules(&g).into_iter().next(),
+            Some(Rule::new("-1", -1, -1, "group:self".into()))
+        );
+    }
+}

@@ -217,6 +217,7 @@ pub(crate) struct Ctx<'a> {
     pub(crate) dry_run: bool,
     pub(crate) progress: ProgressFn,
     pub(crate) changes: Mutex<Vec<Change>>,
+    pub(crate) warnings: Mutex<Vec<String>>,
     pub(crate) key_dir: Option<PathBuf>,
     pub(crate) timeouts: Timeouts,
 }
@@ -249,6 +250,23 @@ impl Ctx<'_> {
             });
         }
         !self.dry_run
+    }
+
+    /// Reports a warning and keeps it for the run's result.
+    pub(crate) fn warn(&self, message: String) {
+        self.emit(Progress::Warning {
+            message: message.clone(),
+        });
+        if let Ok(mut w) = self.warnings.lock() {
+            w.push(message);
+        }
+    }
+
+    pub(crate) fn take_warnings(&self) -> Vec<String> {
+        self.warnings
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default()
     }
 
     pub(crate) fn found(&self, kind: Kind, id: &str) {

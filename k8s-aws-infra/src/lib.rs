@@ -115,6 +115,8 @@ pub struct Status {
     pub resources: Vec<ResourceStatus>,
     /// The Kubernetes API endpoint (load balancer DNS name), when it exists.
     pub api_endpoint: Option<String>,
+    /// Things the user should know (e.g. instances not in the spec).
+    pub warnings: Vec<String>,
     /// Calls made (all reads).
     pub calls: CallCounts,
 }
@@ -262,19 +264,10 @@ impl Infra {
             dry_run,
             progress: self.progress.clone(),
             changes: Mutex::new(Vec::new()),
+            warnings: Mutex::new(Vec::new()),
             key_dir: key_dir.map(Path::to_path_buf),
             timeouts: self.timeouts,
         })
-    }
-
-    fn warn(&self, spec: &InfraSpec) -> Vec<String> {
-        let w = spec.warnings();
-        for message in &w {
-            (self.progress)(&Progress::Warning {
-                message: message.clone(),
-            });
-        }
-        w
     }
 
     /// What [`Infra::up`] would create or change. Makes read calls only (enforced).
@@ -285,11 +278,11 @@ impl Infra {
     pub async fn plan(&self, spec: &InfraSpec, state: &InfraState, dir: &Path) -> Result<Plan> {
         let ctx = self.ctx(spec, state, true, Some(dir))?;
         let before = self.calls();
-        let warnings = self.warn(spec);
+        spec.warnings().into_iter().for_each(|w| ctx.warn(w));
         plan::converge(&ctx).await?;
         Ok(Plan {
             changes: ctx.take_changes(),
-            warnings,
+            warnings: ctx.take_warnings(),
             calls: self.calls().since(before),
         })
     }
@@ -302,12 +295,12 @@ impl Infra {
     pub async fn up(&self, spec: &InfraSpec, state: &InfraState, dir: &Path) -> Result<UpReport> {
         let ctx = self.ctx(spec, state, false, Some(dir))?;
         let before = self.calls();
-        let warnings = self.warn(spec);
+        spec.warnings().into_iter().for_each(|w| ctx.warn(w));
         let built = plan::converge(&ctx).await?;
         Ok(UpReport {
             state: plan::state_of(&ctx, &built),
             changes: ctx.take_changes(),
-            warnings,
+            warnings: ctx.take_warnings(),
             calls: self.calls().since(before),
         })
     }
@@ -322,6 +315,7 @@ impl Infra {
         let built = plan::converge(&ctx).await?;
         let changes = ctx.take_changes();
         Ok(Status {
+            warnings: ctx.take_warnings(),
             region: ctx.region.clone(),
             resources: plan::statuses(&ctx, &built, &changes),
             api_endpoint: built.lb.dns_name.clone(),

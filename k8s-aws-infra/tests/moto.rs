@@ -633,6 +633,33 @@ async fn plan_changes_nothing_and_lists_what_up_would_do() {
     let plan = infra.plan(&spec, &up.state, dir.path()).await.unwrap();
     assert!(plan.changes.is_empty(), "{:?}", plan.changes);
 
+    // A stopped machine is started again.
+    ec2.stop_instances()
+        .instance_ids(worker)
+        .send()
+        .await
+        .unwrap();
+    let started = infra.up(&spec, &up.state, dir.path()).await.unwrap();
+    assert_eq!(started.calls.mutating, 1, "{:?}", started.changes);
+    assert_eq!(
+        started.changes[0].action,
+        Action::Update("start".into()),
+        "{:?}",
+        started.changes
+    );
+    let state = ec2
+        .describe_instances()
+        .instance_ids(worker)
+        .send()
+        .await
+        .unwrap();
+    let i = &state.reservations()[0].instances()[0];
+    assert_eq!(
+        i.state().and_then(|s| s.name()).unwrap().as_str(),
+        "running"
+    );
+    assert!(started.state.instances["worker-0"].public_ip.is_some());
+
     // An immutable difference is reported, not papered over.
     let mut moved = spec.clone();
     moved.vpc_cidr = "10.0.0.0/16".parse().unwrap();

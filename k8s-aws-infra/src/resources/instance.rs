@@ -131,11 +131,9 @@ pub(crate) async fn ensure_all(
         .keys()
         .filter(|n| !ctx.spec.nodes().any(|(_, s)| s.name == **n))
     {
-        ctx.emit(crate::Progress::Warning {
-            message: format!(
-                "instance of node {extra} is not in the spec; left alone (`down` deletes it)"
-            ),
-        });
+        ctx.warn(format!(
+            "instance of node {extra} is not in the spec; left alone (`down` deletes it)"
+        ));
     }
     let jobs = ctx.spec.nodes().map(|(role, node)| {
         let found = by_node.remove(&node.name).unwrap_or_default();
@@ -256,6 +254,16 @@ async fn ensure_one(
                 i.subnet_id().unwrap_or("none"),
                 subnet.id.clone(),
             ));
+        }
+        if inst.state == InstanceStateName::Stopped.as_str()
+            && ctx.change(KIND, &name, Some(&inst.id), Action::Update("start".into()))
+        {
+            ctx.ec2
+                .start_instances()
+                .instance_ids(&inst.id)
+                .send()
+                .await
+                .map_err(aws(format!("{KIND} {name}"), "StartInstances"))?;
         }
         if i.source_dest_check() != Some(false)
             && ctx.change(

@@ -73,9 +73,7 @@ async fn ensure_once(ctx: &Ctx<'_>) -> Result<KeyPair> {
                 path: p.clone(),
             };
             if ctx.dry_run {
-                ctx.emit(crate::Progress::Warning {
-                    message: e.to_string(),
-                });
+                ctx.warn(e.to_string());
                 return Ok(KeyPair {
                     name: ctx.spec.cluster.clone(),
                     path,

@@ -121,6 +121,21 @@ pub fn write_file(path: &Path, contents: &[u8], mode: Mode) -> Result<()> {
     result
 }
 
+/// Like [`write_file`], but leaves the file alone when it already holds exactly `contents`
+/// with `mode`. Returns whether it wrote.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn write_if_changed(path: &Path, contents: &[u8], mode: Mode) -> Result<bool> {
+    let same_bytes = fs::read(path).is_ok_and(|old| old == contents);
+    let same_mode = fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o777 == mode.bits());
+    if same_bytes && same_mode {
+        return Ok(false);
+    }
+    write_file(path, contents, mode)?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +172,17 @@ mod tests {
         let err = write_file(&missing, b"x", Mode::Secret).unwrap_err();
         assert!(err.to_string().contains("no/such/dir"), "{err}");
         assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn write_if_changed_skips_identical_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("f");
+        assert!(write_if_changed(&f, b"a", Mode::Secret).unwrap());
+        assert!(!write_if_changed(&f, b"a", Mode::Secret).unwrap());
+        assert!(write_if_changed(&f, b"a", Mode::Public).unwrap());
+        assert!(write_if_changed(&f, b"b", Mode::Public).unwrap());
+        assert_eq!(fs::read(&f).unwrap(), b"b");
     }
 
     #[test]

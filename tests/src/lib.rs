@@ -4,7 +4,10 @@
 //! Every helper fails loudly when its tool is missing: the workspace test command
 //! (`scripts/test`) installs them, and a test that silently skipped would prove nothing.
 
+pub mod etcd;
 pub mod moto;
+pub mod openssl;
+pub mod sshd;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -30,4 +33,26 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Runs `tool` with `args`: its stdout and stderr together, `Err` when it exits non-zero.
+pub fn run_tool<I, S>(tool: &str, args: I) -> Result<String, String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = Command::new(require_tool(tool))
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {tool}: {e}"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
+    }
 }

@@ -1,0 +1,80 @@
+//! The right files to the right nodes over SSH: in parallel, verified, renamed into place.
+//!
+//! This is the seed's STEP 5 (certificates), the TASK of STEP 6 (kubeconfigs) and the end of
+//! STEP 7 (`encryption-config.yaml`) without the `scp` loops:
+//!
+//! - [`Manifest::for_cluster`] computes which file goes to which node (workers: `ca.pem`, their
+//!   own certificate, key and kubeconfig, `kube-proxy.kubeconfig`; masters: the CA pair, the
+//!   service-account pair, the API server pair, three kubeconfigs, the encryption config).
+//!   It is plain data: print it, change it, or build your own.
+//! - [`SshClient::upload`] connects to all nodes at once (russh; the AWS key pair PEM or an
+//!   OpenSSH key), checks host keys against a known_hosts file or pinned keys, and puts each
+//!   file under a temp name, checks its sha256 on the node, sets its mode (0600 secrets, 0644
+//!   certificates) and renames it into place. Files already there with the same sha256 are
+//!   skipped, so a second run sends nothing.
+//! - [`SshClient::run`] runs a command on a set of nodes and returns each one's output and exit
+//!   status.
+//!
+//! What it does not do: create the files (see `k8s-pki` and `k8s-kubeconfig`), move them to
+//! their system folders with `sudo` (later bootstrap steps, via [`SshClient::run`]), talk to AWS,
+//! print anything (progress comes as [`Event`]s), build an async runtime (call it from yours),
+//! use an SSH agent or encrypted private keys, or guard against two uploads to the same node at
+//! the same time.
+//!
+//! # Example
+//! ```no_run
+//! use k8s_distribute::{
+//!     HostKeys, LocalFiles, Manifest, Node, SshClient, SshSettings, UploadOptions,
+//! };
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let name = "k8s-cluster-from-ground-up";
+//! let masters: Vec<Node> = (0..3)
+//!     .map(|i| Node::new(format!("{name}-master-{i}"), format!("54.0.0.1{i}")))
+//!     .collect();
+//! let workers: Vec<Node> = (0..3)
+//!     .map(|i| Node::new(format!("{name}-worker-{i}"), format!("54.0.0.2{i}")))
+//!     .collect();
+//! let files = LocalFiles {
+//!     pki_dir: "ca-authority".into(),
+//!     kubeconfig_dir: "ca-authority".into(),
+//!     encryption_config: "ca-authority/encryption-config.yaml".into(),
+//! };
+//! let manifest = Manifest::for_cluster(&masters, &workers, &files)?;
+//!
+//! let client = SshClient::new(&SshSettings::new(
+//!     format!("ssh/{name}.id_rsa"),
+//!     HostKeys::user_known_hosts()?,
+//! ))?;
+//! let report = client
+//!     .upload(&manifest, &UploadOptions::default(), &|event| eprintln!("{event:?}"))
+//!     .await?;
+//! for node in report.failed() {
+//!     eprintln!("{}: {:?}", node.node, node.error);
+//! }
+//!
+//! for run in client.run(&manifest.nodes(), "ls -l", &|_| {}).await {
+//!     let out = run.result?;
+//!     println!("{}: {}", run.node, String::from_utf8_lossy(&out.stdout));
+//! }
+//! # Ok(()) }
+//! ```
+
+mod client;
+mod error;
+mod host_keys;
+mod manifest;
+mod session;
+mod transfer;
+
+pub use client::{
+    CommandOutput, Event, FileReport, NodeReport, NodeRun, SshClient, SshSettings, UploadOptions,
+    UploadReport,
+};
+pub use error::{Error, Result};
+pub use host_keys::{HostKeys, UnknownHosts};
+pub use manifest::{
+    DEFAULT_PORT, DEFAULT_USER, FileMode, FileToSend, LocalFiles, Manifest, Node, NodeFiles, Role,
+    master_files, worker_files,
+};
+pub use transfer::FileStatus;

@@ -1,0 +1,181 @@
+//! The command line: clap derive, doc comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Kubernetes from the ground up on AWS: infrastructure, PKI, kubeconfigs and file
+/// distribution of the manual procedure, as typed and tested steps.
+///
+/// Every step reads `<dir>/cluster.yaml` (`k8s-hard init` writes one; the default topology is
+/// the seed's: 3 masters at 172.31.0.10-12, 3 workers at .20-22) and is safe to run again.
+#[derive(Debug, Parser)]
+#[command(name = "k8s-hard", version, propagate_version = true)]
+#[command(
+    after_help = "Example:\n  k8s-hard --dir mycluster init --workers 5\n  k8s-hard --dir mycluster pki generate\n  k8s-hard --dir mycluster pki check --output json"
+)]
+pub struct Cli {
+    /// Folder holding cluster.yaml and everything generated (pki/, kubeconfigs/, state.json).
+    #[arg(long, global = true, default_value = ".", env = "K8S_HARD_DIR")]
+    pub dir: PathBuf,
+    /// Output format of the command's result on stdout.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+    /// More detail on stderr (every kept item too).
+    #[arg(long, short, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// No status lines on stderr, only errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Result format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Tables and sentences for people.
+    Human,
+    /// One JSON document, for scripts.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented cluster.yaml with the seed's topology as defaults.
+    #[command(
+        after_help = "Example:\n  k8s-hard --dir prod init --name prod --region eu-west-1 --workers 5"
+    )]
+    Init(InitArgs),
+    /// The cluster PKI: a CA and every component certificate (seed STEP 4).
+    #[command(subcommand)]
+    Pki(PkiCommand),
+    /// Kubeconfigs for the kubelets, kube-proxy, controller-manager, scheduler and admin (seed STEP 6).
+    #[command(subcommand)]
+    Kubeconfig(KubeconfigCommand),
+    /// The API server's encryption-at-rest config (seed STEP 7).
+    #[command(subcommand, name = "encryption-config")]
+    EncryptionConfig(EncryptionCommand),
+    /// Everything the seed makes before distribution: PKI, kubeconfigs, encryption config.
+    ///
+    /// Kubeconfigs that point at the API endpoint are skipped (with a warning) until the
+    /// endpoint is known; run it again after `infra up` or after setting api.endpoint.
+    #[command(
+        after_help = "Example:\n  k8s-hard --dir mycluster bundle\n  k8s-hard --dir mycluster bundle --output json | jq .kubeconfigs"
+    )]
+    Bundle,
+    /// Send every node its files over SSH, all nodes at once, verified by sha256 on the node
+    /// (seed STEP 5, STEP 6's TASK, STEP 7's end). Running it again sends nothing.
+    #[command(
+        after_help = "Example:\n  k8s-hard distribute --plan\n  k8s-hard distribute --accept-new\n  k8s-hard distribute --known-hosts ./known_hosts --output json"
+    )]
+    Distribute(DistributeArgs),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  k8s-hard completions bash > /etc/bash_completion.d/k8s-hard"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Cluster name (AWS Name tags, kubeconfig cluster name, worker file names).
+    #[arg(long, default_value = "k8s-cluster-from-ground-up")]
+    pub name: String,
+    /// AWS region.
+    #[arg(long, default_value = "us-east-2", env = "AWS_REGION")]
+    pub region: String,
+    /// Number of masters (control-plane nodes), from 172.31.0.10 on.
+    #[arg(long, default_value_t = 3)]
+    pub masters: usize,
+    /// Number of workers, from 172.31.0.20 on.
+    #[arg(long, default_value_t = 3)]
+    pub workers: usize,
+    /// The API endpoint (load balancer DNS name), if already known.
+    #[arg(long)]
+    pub api_endpoint: Option<String>,
+    /// Replace an existing cluster.yaml.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PkiCommand {
+    /// Make what is missing, re-issue what is wrong or expiring, keep the rest (writes
+    /// cluster.yaml first if there is none).
+    #[command(
+        after_help = "Example:\n  k8s-hard pki generate            # then again: nothing changes\n  k8s-hard pki generate --replace-ca"
+    )]
+    Generate {
+        /// Make a new CA even though one exists; every certificate is then re-issued.
+        #[arg(long)]
+        replace_ca: bool,
+    },
+    /// Check every certificate against the spec and the CA; exit 1 on any problem.
+    #[command(
+        after_help = "Example:\n  k8s-hard pki check --output json | jq '.[] | select(.problems != [])'"
+    )]
+    Check,
+    /// Re-issue certificates from the current spec, keeping the CA (all leaves when no NAME).
+    #[command(after_help = "Example:\n  k8s-hard pki renew admin master-kubernetes")]
+    Renew {
+        /// File base names (`admin`, `master-kubernetes`, `<cluster>-worker-0`, ...).
+        names: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KubeconfigCommand {
+    /// Write every kubeconfig into <dir>/kubeconfigs/ (0600), with certificates embedded.
+    #[command(
+        after_help = "Example:\n  k8s-hard kubeconfig generate\n  kubectl config view --kubeconfig kubeconfigs/admin.kubeconfig"
+    )]
+    Generate,
+    /// Merge the admin kubeconfig into your kubeconfig (first of $KUBECONFIG, else
+    /// ~/.kube/config) as a context named after the cluster, and make it current.
+    #[command(
+        name = "use-admin",
+        after_help = "Example:\n  k8s-hard kubeconfig use-admin && kubectl get nodes"
+    )]
+    UseAdmin {
+        /// Merge into this file instead.
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EncryptionCommand {
+    /// Write <dir>/encryption-config.yaml (0600) with a new key, or keep the existing one.
+    #[command(after_help = "Example:\n  k8s-hard encryption-config generate")]
+    Generate,
+    /// Put a new key first and keep the old ones (to read secrets written with them).
+    #[command(after_help = "Example:\n  k8s-hard encryption-config rotate && k8s-hard distribute")]
+    Rotate,
+}
+
+#[derive(Debug, Args)]
+pub struct DistributeArgs {
+    /// Print which file goes to which node, and connect to nothing.
+    #[arg(long)]
+    pub plan: bool,
+    /// known_hosts file to check host keys against (default ~/.ssh/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// Trust and record hosts not yet in known_hosts (like StrictHostKeyChecking=accept-new).
+    /// A changed host key is still refused.
+    #[arg(long)]
+    pub accept_new: bool,
+    /// Nodes worked on at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Private key to log in with (default <dir>/ssh/<cluster>.id_rsa, the AWS key pair).
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// Folder on the nodes (default the login user's home, as the seed).
+    #[arg(long, value_name = "DIR")]
+    pub target_dir: Option<String>,
+}

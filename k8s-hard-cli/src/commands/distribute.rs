@@ -1,0 +1,171 @@
+//! `k8s-hard distribute`: the right files to the right nodes (seed STEP 5, STEP 6's TASK and
+//! the end of STEP 7), all nodes at once.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use k8s_distribute::{
+    Event, FileStatus, HostKeys, LocalFiles, Manifest, Node, SshClient, SshSettings, UnknownHosts,
+    UploadOptions, UploadReport,
+};
+
+use crate::cli::DistributeArgs;
+use crate::commands::{encryption_config, kubeconfig};
+use crate::output::{Ui, table};
+use crate::spec::{Cluster, ResolvedNode};
+
+/// The manifest for `cluster`: which local file goes to which node.
+pub fn manifest(dir: &Path, cluster: &Cluster) -> Result<Manifest> {
+    let user = &cluster.spec.ssh.user;
+    let node = |n: &ResolvedNode| {
+        Node::new(n.name.clone(), cluster.ssh_address(n))
+            .with_port(n.ssh_port)
+            .with_user(user.clone())
+    };
+    let masters: Vec<Node> = cluster.masters.iter().map(node).collect();
+    let workers: Vec<Node> = cluster.workers.iter().map(node).collect();
+    let files = LocalFiles {
+        pki_dir: Cluster::pki_dir(dir),
+        kubeconfig_dir: kubeconfig::kubeconfig_dir(dir),
+        encryption_config: encryption_config::path(dir),
+    };
+    Manifest::for_cluster(&masters, &workers, &files).context("the distribution manifest")
+}
+
+/// `<dir>/ssh/<cluster>.id_rsa`: where the AWS key pair is saved.
+pub fn default_identity(dir: &Path, cluster: &Cluster) -> PathBuf {
+    dir.join("ssh")
+        .join(format!("{}.id_rsa", cluster.spec.name))
+}
+
+pub fn run(dir: &Path, args: &DistributeArgs, ui: &Ui) -> Result<bool> {
+    let cluster = Cluster::load(dir)?;
+    let manifest = manifest(dir, &cluster)?;
+    if args.plan {
+        print_plan(&manifest, ui)?;
+        return Ok(true);
+    }
+    let report = upload(dir, &cluster, &manifest, args, ui)?;
+    print_report(&report, ui)?;
+    if !report.is_success() {
+        let failed: Vec<&str> = report.failed().map(|n| n.node.as_str()).collect();
+        ui.status(format!(
+            "failed on {} of {} nodes: {} (run again to retry; nodes already done send nothing)",
+            failed.len(),
+            report.nodes.len(),
+            failed.join(", ")
+        ));
+    }
+    Ok(report.is_success())
+}
+
+/// Sends every node its files; nodes fail independently.
+pub fn upload(
+    dir: &Path,
+    cluster: &Cluster,
+    manifest: &Manifest,
+    args: &DistributeArgs,
+    ui: &Ui,
+) -> Result<UploadReport> {
+    let unknown = if args.accept_new {
+        UnknownHosts::AcceptNew
+    } else {
+        UnknownHosts::Refuse
+    };
+    let host_keys = match &args.known_hosts {
+        Some(path) => HostKeys::KnownHosts {
+            path: path.clone(),
+            unknown,
+        },
+        None => match HostKeys::user_known_hosts()? {
+            HostKeys::KnownHosts { path, .. } => HostKeys::KnownHosts { path, unknown },
+            other => other,
+        },
+    };
+    let identity = args
+        .identity
+        .clone()
+        .unwrap_or_else(|| default_identity(dir, cluster));
+    if !identity.exists() {
+        bail!(
+            "no private key at {} (`k8s-hard infra up` saves the AWS key pair there; pass --identity for another key)",
+            identity.display()
+        );
+    }
+    let mut settings = SshSettings::new(identity, host_keys);
+    if args.concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    settings.concurrency = args.concurrency;
+    let client = SshClient::new(&settings)?;
+    let options = UploadOptions {
+        target_dir: args.target_dir.clone(),
+    };
+    let ui = *ui;
+    let progress = move |event: Event| match event {
+        Event::Connecting { node, attempt } if attempt > 1 => {
+            ui.status(format!("{node}: connecting (attempt {attempt})"))
+        }
+        Event::Connected { node } => ui.detail(format!("{node}: connected")),
+        Event::File { node, file, status } => match status {
+            FileStatus::Sent => ui.detail(format!("{node}: sent {file}")),
+            FileStatus::Failed(why) => ui.status(format!("{node}: {file} failed: {why}")),
+            _ => {}
+        },
+        Event::Done { node } => ui.status(format!("{node}: done")),
+        Event::Failed { node, reason } => ui.status(format!("{node}: FAILED: {reason}")),
+        _ => {}
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let report = runtime.block_on(client.upload(manifest, &options, &progress))?;
+    Ok(report)
+}
+
+fn print_plan(manifest: &Manifest, ui: &Ui) -> Result<()> {
+    ui.result(manifest, || {
+        let rows: Vec<Vec<String>> = manifest
+            .nodes
+            .iter()
+            .flat_map(|n| {
+                n.files.iter().map(move |f| {
+                    vec![
+                        n.node.name.clone(),
+                        n.node.host_port(),
+                        f.remote_name.clone(),
+                        format!("{:o}", f.mode.bits()),
+                        f.local.display().to_string(),
+                    ]
+                })
+            })
+            .collect();
+        table(&["NODE", "ADDRESS", "FILE", "MODE", "FROM"], &rows)
+    })
+}
+
+fn print_report(report: &UploadReport, ui: &Ui) -> Result<()> {
+    ui.result(report, || {
+        let rows: Vec<Vec<String>> = report
+            .nodes
+            .iter()
+            .map(|n| {
+                let failed = n
+                    .files
+                    .iter()
+                    .filter(|f| matches!(f.status, FileStatus::Failed(_)))
+                    .count();
+                vec![
+                    n.node.clone(),
+                    n.address.clone(),
+                    n.count(&FileStatus::Sent).to_string(),
+                    (n.count(&FileStatus::Unchanged) + n.count(&FileStatus::ModeFixed)).to_string(),
+                    failed.to_string(),
+                    n.error.as_ref().map(|e| e.to_string()).unwrap_or_default(),
+                ]
+            })
+            .collect();
+        table(
+            &["NODE", "ADDRESS", "SENT", "UNCHANGED", "FAILED", "ERROR"],
+            &rows,
+        )
+    })
+}

@@ -1,0 +1,46 @@
+//! `k8s-hard init`: write a commented cluster.yaml.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use crate::cli::InitArgs;
+use crate::output::Ui;
+use crate::spec::{self, ClusterSpec, InitOptions};
+
+pub fn run(dir: &Path, args: &InitArgs, ui: &Ui) -> Result<()> {
+    let path = dir.join(spec::FILE_NAME);
+    if path.exists() && !args.force {
+        bail!(
+            "{} already exists (use --force to replace it, or edit it)",
+            path.display()
+        );
+    }
+    let opts = InitOptions {
+        name: args.name.clone(),
+        region: args.region.clone(),
+        masters: args.masters,
+        workers: args.workers,
+        api_endpoint: args.api_endpoint.clone(),
+    };
+    let text = spec::render_default(&opts);
+    // Validate before writing: a bad --name or --region leaves nothing behind.
+    let cluster = ClusterSpec::parse(&text, &path)?
+        .resolve(path.clone())
+        .context("invalid options")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    k8s_files::write_file(&path, text.as_bytes(), k8s_files::Mode::Public)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    ui.status(format!(
+        "wrote {} ({} masters, {} workers, region {})",
+        path.display(),
+        cluster.masters.len(),
+        cluster.workers.len(),
+        cluster.spec.region
+    ));
+    ui.result(
+        &json!({ "path": path, "masters": cluster.masters, "workers": cluster.workers }),
+        String::new,
+    )
+}

@@ -1,0 +1,9 @@
+//! One module per subcommand.
+
+pub mod bundle;
+pub mod completions;
+pub mod distribute;
+pub mod encryption_config;
+pub mod init;
+pub mod kubeconfig;
+pub mod pki;

@@ -1,0 +1,159 @@
+//! `k8s-hard pki generate | check | renew`.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use k8s_pki::{Bundle, Change, Pki, ReconcileOptions, Renew, store};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::cli::PkiCommand;
+use crate::output::{Ui, table};
+use crate::spec::Cluster;
+
+pub fn run(dir: &Path, cmd: &PkiCommand, ui: &Ui) -> Result<bool> {
+    match cmd {
+        PkiCommand::Generate { replace_ca } => {
+            let options = ReconcileOptions {
+                replace_ca: *replace_ca,
+                ..Default::default()
+            };
+            generate(dir, options, ui)?;
+            Ok(true)
+        }
+        PkiCommand::Renew { names } => {
+            let renew = if names.is_empty() {
+                Renew::All
+            } else {
+                Renew::Only(names.clone())
+            };
+            let options = ReconcileOptions {
+                renew,
+                ..Default::default()
+            };
+            generate(dir, options, ui)?;
+            Ok(true)
+        }
+        PkiCommand::Check => check(dir, ui),
+    }
+}
+
+/// Loads the cluster (writing the default spec when there is none) and its PKI spec.
+pub fn load(dir: &Path, ui: &Ui) -> Result<(Cluster, Pki)> {
+    let (cluster, created) = Cluster::load_or_init(dir)?;
+    if created {
+        ui.status(format!(
+            "no cluster.yaml in {}: wrote the default one (the seed's topology); edit it and re-run to change",
+            dir.display()
+        ));
+    }
+    let pki = Pki::new(cluster.pki_inputs())
+        .with_context(|| format!("{}: invalid cluster spec", cluster.path.display()))?;
+    Ok((cluster, pki))
+}
+
+/// A certificate and what this run did to it, as `--output json` shows it.
+#[derive(Serialize)]
+pub struct Row<'a> {
+    pub name: &'a str,
+    #[serde(flatten)]
+    pub change: &'a Change,
+}
+
+impl<'a> Row<'a> {
+    pub fn of(bundle: &'a Bundle) -> Vec<Row<'a>> {
+        bundle
+            .items
+            .iter()
+            .map(|i| Row {
+                name: &i.name,
+                change: &i.change,
+            })
+            .collect()
+    }
+}
+
+/// Reconciles `<dir>/pki` with the spec and writes what changed. Shared by `bundle`.
+pub fn generate(dir: &Path, options: ReconcileOptions, ui: &Ui) -> Result<Bundle> {
+    let (_, pki) = load(dir, ui)?;
+    for w in pki.warnings() {
+        ui.warn(w);
+    }
+    let pki_dir = Cluster::pki_dir(dir);
+    let existing = store::load(&pki_dir, pki.specs())?;
+    let bundle = ui.spin("generating keys and certificates", || {
+        pki.reconcile(&existing, &options)
+    })?;
+    let written = store::save(&pki_dir, &bundle)?;
+    for item in &bundle.items {
+        match &item.change {
+            Change::Kept => ui.detail(format!("kept     {}", item.name)),
+            Change::Created => ui.status(format!("created  {}", item.name)),
+            Change::Reissued(why) => {
+                ui.status(format!("reissued {}: {}", item.name, why.join("; ")))
+            }
+        }
+    }
+    ui.status(format!(
+        "{}: {} certificates, {} files written",
+        pki_dir.display(),
+        bundle.items.len(),
+        written.len()
+    ));
+    ui.result(&Row::of(&bundle), String::new)?;
+    Ok(bundle)
+}
+
+fn check(dir: &Path, ui: &Ui) -> Result<bool> {
+    let (_, pki) = load(dir, ui)?;
+    let pki_dir = Cluster::pki_dir(dir);
+    let existing = store::load(&pki_dir, pki.specs())?;
+    let rows = pki.check(&existing, OffsetDateTime::now_utc());
+    let ok = rows.iter().all(|r| r.problems.is_empty());
+    ui.result(&rows, || {
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                let expires = r
+                    .not_after
+                    .and_then(|t| {
+                        t.format(&time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
+                    .unwrap_or_else(|| "-".into());
+                let residual = r.days_left.map_or("-".into(), |d| format!("{d}d"));
+                let status = if !r.problems.is_empty() {
+                    r.problems.join("; ")
+                } else if !r.warnings.is_empty() {
+                    r.warnings.join("; ")
+                } else {
+                    "ok".into()
+                };
+                vec![
+                    r.name.clone(),
+                    expires,
+                    residual,
+                    r.issuer.clone().unwrap_or_else(|| "(self)".into()),
+                    status,
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "CERTIFICATE",
+                "EXPIRES",
+                "RESIDUAL TIME",
+                "ISSUER",
+                "STATUS",
+            ],
+            &cells,
+        )
+    })?;
+    if !ok {
+        let bad = rows.iter().filter(|r| !r.problems.is_empty()).count();
+        ui.status(format!(
+            "{bad} certificate(s) with problems: `k8s-hard pki generate` re-issues them"
+        ));
+    }
+    Ok(ok)
+}

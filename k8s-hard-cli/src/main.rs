@@ -1,0 +1,71 @@
+//! `k8s-hard`: the command line over the k8s-hard libraries.
+
+mod cli;
+mod commands;
+mod output;
+mod spec;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use output::Ui;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ui = Ui {
+        output: cli.output,
+        verbose: cli.verbose,
+        quiet: cli.quiet,
+    };
+    match run(&cli, &ui) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            if let Some(hint) = hint(&e) {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs the command; `Ok(false)` means it ran but found problems (exit 1).
+fn run(cli: &Cli, ui: &Ui) -> anyhow::Result<bool> {
+    let dir = &cli.dir;
+    match &cli.command {
+        Command::Init(args) => commands::init::run(dir, args, ui).map(|()| true),
+        Command::Pki(cmd) => commands::pki::run(dir, cmd, ui),
+        Command::Kubeconfig(cmd) => commands::kubeconfig::run(dir, cmd, ui),
+        Command::EncryptionConfig(cmd) => commands::encryption_config::run(dir, cmd, ui),
+        Command::Bundle => commands::bundle::run(dir, ui),
+        Command::Distribute(args) => commands::distribute::run(dir, args, ui),
+        Command::Completions { shell } => {
+            commands::completions::run(*shell);
+            Ok(true)
+        }
+    }
+}
+
+/// What to do about errors we recognise.
+fn hint(e: &anyhow::Error) -> Option<&'static str> {
+    for cause in e.chain() {
+        if let Some(k8s_pki::Error::CaUnusable { .. }) = cause.downcast_ref::<k8s_pki::Error>() {
+            return Some(
+                "fix or restore pki/ca.pem and pki/ca-key.pem, or run `k8s-hard pki generate --replace-ca` (every certificate is then re-issued and must be redistributed)",
+            );
+        }
+    }
+    let text = format!("{e:#}");
+    if text.contains("cluster.yaml: invalid cluster spec") {
+        return Some(
+            "`k8s-hard init --force` writes a fresh, commented cluster.yaml to start from",
+        );
+    }
+    None
+}

@@ -1,0 +1,794 @@
+//! `cluster.yaml`: the cluster as the user describes it, its defaults (the seed's topology),
+//! validation that names the field, and its mapping into the libraries' inputs.
+
+use std::collections::HashSet;
+use std::fs;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use ipnet::{IpNet, Ipv4Net};
+use k8s_pki::{KeyAlgorithm, PkiInputs, Subject, Validity};
+use serde::{Deserialize, Serialize};
+
+/// The file name of the spec inside `--dir`.
+pub const FILE_NAME: &str = "cluster.yaml";
+
+/// The whole `cluster.yaml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    pub name: String,
+    pub region: String,
+    #[serde(default)]
+    pub network: Network,
+    #[serde(default)]
+    pub api: Api,
+    pub masters: NodeGroup,
+    pub workers: NodeGroup,
+    #[serde(default)]
+    pub ssh: Ssh,
+    #[serde(default)]
+    pub aws: Aws,
+    #[serde(default)]
+    pub pki: Pki,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Network {
+    pub vpc_cidr: String,
+    pub subnet_cidr: String,
+    pub pod_cidr: String,
+    pub service_cidr: String,
+    pub cluster_domain: String,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            vpc_cidr: "172.31.0.0/16".into(),
+            subnet_cidr: "172.31.0.0/24".into(),
+            pod_cidr: "172.20.0.0/16".into(),
+            service_cidr: "10.32.0.0/24".into(),
+            cluster_domain: "cluster.local".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Api {
+    pub port: u16,
+    pub endpoint: Option<String>,
+    pub extra_sans: Vec<String>,
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api {
+            port: 6443,
+            endpoint: None,
+            extra_sans: Vec::new(),
+        }
+    }
+}
+
+/// Masters or workers: `count` nodes from `first_ip` on, or an explicit `nodes` list.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeGroup {
+    #[serde(default)]
+    pub count: Option<usize>,
+    #[serde(default)]
+    pub first_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeEntry>,
+}
+
+/// One explicitly listed machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeEntry {
+    pub name: Option<String>,
+    pub private_ip: String,
+    pub hostname: Option<String>,
+    pub fqdn: Option<String>,
+    pub public_ip: Option<String>,
+    pub ssh_address: Option<String>,
+    pub ssh_port: Option<u16>,
+    pub pod_cidr: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ssh {
+    pub user: String,
+    pub port: u16,
+}
+
+impl Default for Ssh {
+    fn default() -> Self {
+        Ssh {
+            user: "ubuntu".into(),
+            port: 22,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Aws {
+    pub instance_type: String,
+    pub ami_owner: String,
+    pub ami_name_filter: String,
+    pub ssh_ingress_cidr: String,
+}
+
+impl Default for Aws {
+    fn default() -> Self {
+        Aws {
+            instance_type: "t2.micro".into(),
+            ami_owner: "099720109477".into(),
+            ami_name_filter: "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*".into(),
+            ssh_ingress_cidr: "0.0.0.0/0".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Pki {
+    pub key_algorithm: String,
+    pub ca_validity_hours: u32,
+    pub validity_hours: u32,
+    pub subject: SubjectFields,
+}
+
+impl Default for Pki {
+    fn default() -> Self {
+        let v = Validity::default();
+        Pki {
+            key_algorithm: KeyAlgorithm::default().to_string(),
+            ca_validity_hours: v.ca_hours,
+            validity_hours: v.leaf_hours,
+            subject: SubjectFields::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubjectFields {
+    pub country: String,
+    pub state: String,
+    pub locality: String,
+    pub organizational_unit: String,
+}
+
+impl Default for SubjectFields {
+    fn default() -> Self {
+        let s = Subject::default();
+        SubjectFields {
+            country: s.country,
+            state: s.state,
+            locality: s.locality,
+            organizational_unit: s.organizational_unit,
+        }
+    }
+}
+
+/// What `init` can set from the command line.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    pub name: String,
+    pub region: String,
+    pub masters: usize,
+    pub workers: usize,
+    pub api_endpoint: Option<String>,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions {
+            name: "k8s-cluster-from-ground-up".into(),
+            region: "us-east-2".into(),
+            masters: 3,
+            workers: 3,
+            api_endpoint: None,
+        }
+    }
+}
+
+/// The commented `cluster.yaml` that `init` writes: the seed's topology with `opts` applied.
+pub fn render_default(opts: &InitOptions) -> String {
+    let net = Network::default();
+    let aws = Aws::default();
+    let pki = Pki::default();
+    let s = &pki.subject;
+    let endpoint = opts.api_endpoint.as_deref().unwrap_or("null");
+    format!(
+        r#"# k8s-hard cluster spec. Edit it, then run `k8s-hard bundle` (or `k8s-hard up` on AWS).
+# Every field below shows its default.
+
+# Cluster name: AWS Name tags, kubeconfig cluster name, worker files (<name>-worker-<i>).
+name: {name}
+# AWS region. Node FQDNs are <host>.<region>.compute.internal (<host>.ec2.internal in us-east-1).
+region: {region}
+
+network:
+  vpc_cidr: {vpc}
+  subnet_cidr: {subnet}
+  # Worker i gets the i-th /24 of this range as its pod CIDR (172.20.<i>.0/24).
+  pod_cidr: {pod}
+  service_cidr: {service}
+  cluster_domain: {domain}
+
+api:
+  port: 6443
+  # The load balancer's DNS name. `k8s-hard infra up` records it in state.json and every
+  # later step uses it; set it here for machines that are not ours.
+  endpoint: {endpoint}
+  # More names or IPs for the kube-apiserver certificate.
+  extra_sans: []
+
+# Nodes: `count` machines from `first_ip` on (hostnames ip-a-b-c-d, as AWS names them) ...
+masters:
+  count: {masters}
+  first_ip: 172.31.0.10
+workers:
+  count: {workers}
+  first_ip: 172.31.0.20
+# ... or an explicit list, for existing machines or test hosts (a list replaces count/first_ip):
+# workers:
+#   nodes:
+#     - name: {name}-worker-0     # default <cluster>-worker-<i>
+#       private_ip: 172.31.0.20
+#       hostname: ip-172-31-0-20                # default derived from private_ip
+#       fqdn: ip-172-31-0-20.{region}.compute.internal
+#       public_ip: 203.0.113.7                  # optional
+#       ssh_address: 203.0.113.7                # where to SSH; default public_ip, else private_ip
+#       ssh_port: 22
+#       pod_cidr: 172.20.0.0/24                 # workers only
+
+ssh:
+  user: ubuntu
+  port: 22
+
+aws:
+  instance_type: {instance_type}
+  ami_owner: "{ami_owner}"
+  ami_name_filter: "{ami_filter}"
+  # Who may SSH to the nodes. 0.0.0.0/0 is the seed's choice: narrow it to your address.
+  ssh_ingress_cidr: {ssh_cidr}
+
+pki:
+  key_algorithm: {alg}   # rsa-2048 | rsa-3072 | rsa-4096 | ecdsa-p256 | ecdsa-p384
+  ca_validity_hours: {ca_hours}
+  validity_hours: {leaf_hours}
+  subject:
+    country: {c}
+    state: {st}
+    locality: {l}
+    organizational_unit: "{ou}"
+"#,
+        name = opts.name,
+        region = opts.region,
+        vpc = net.vpc_cidr,
+        subnet = net.subnet_cidr,
+        pod = net.pod_cidr,
+        service = net.service_cidr,
+        domain = net.cluster_domain,
+        masters = opts.masters,
+        workers = opts.workers,
+        instance_type = aws.instance_type,
+        ami_owner = aws.ami_owner,
+        ami_filter = aws.ami_name_filter,
+        ssh_cidr = aws.ssh_ingress_cidr,
+        alg = pki.key_algorithm,
+        ca_hours = pki.ca_validity_hours,
+        leaf_hours = pki.validity_hours,
+        c = s.country,
+        st = s.state,
+        l = s.locality,
+        ou = s.organizational_unit,
+    )
+}
+
+/// A node with everything derived: what the libraries need.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResolvedNode {
+    pub name: String,
+    pub hostname: String,
+    pub fqdn: String,
+    pub private_ip: IpAddr,
+    pub public_ip: Option<IpAddr>,
+    pub ssh_address: Option<String>,
+    pub ssh_port: u16,
+    pub pod_cidr: Option<IpNet>,
+}
+
+/// The validated cluster: spec plus derived nodes and parsed networks.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub spec: ClusterSpec,
+    pub path: PathBuf,
+    pub masters: Vec<ResolvedNode>,
+    pub workers: Vec<ResolvedNode>,
+    pub service_cidr: IpNet,
+    pub key_algorithm: KeyAlgorithm,
+}
+
+fn parse_cidr(field: &str, value: &str) -> Result<IpNet> {
+    let net: IpNet = value
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{field}: {value:?} is not a CIDR (like 172.31.0.0/16)"))?;
+    if net.trunc() != net {
+        bail!(
+            "{field}: {value} has host bits set (did you mean {}?)",
+            net.trunc()
+        );
+    }
+    Ok(net)
+}
+
+fn parse_ip(field: &str, value: &str) -> Result<IpAddr> {
+    value
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{field}: {value:?} is not an IP address"))
+}
+
+/// The domain AWS gives instances in `region`.
+pub fn aws_domain(region: &str) -> String {
+    if region == "us-east-1" {
+        "ec2.internal".into()
+    } else {
+        format!("{region}.compute.internal")
+    }
+}
+
+/// The hostname AWS gives an instance with this private IP: `ip-172-31-0-20`.
+pub fn aws_hostname(ip: IpAddr) -> String {
+    format!("ip-{}", ip.to_string().replace(['.', ':'], "-"))
+}
+
+fn is_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+}
+
+impl ClusterSpec {
+    /// Parses YAML text; `origin` names the file in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<ClusterSpec> {
+        serde_yaml::from_str(text)
+            .with_context(|| format!("{}: invalid cluster spec", origin.display()))
+    }
+
+    /// Validates and derives every node.
+    pub fn resolve(self, path: PathBuf) -> Result<Cluster> {
+        let s = &self;
+        let name_ok = !s.name.is_empty()
+            && s.name.len() <= 32
+            && s.name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !s.name.starts_with('-')
+            && !s.name.ends_with('-');
+        if !name_ok {
+            bail!(
+                "name: {:?} must be 1-32 letters, digits or inner hyphens (AWS load balancer names are limited to 32)",
+                s.name
+            );
+        }
+        if !is_region(&s.region) {
+            bail!(
+                "region: {:?} is not an AWS region name (like us-east-2)",
+                s.region
+            );
+        }
+        let vpc_cidr = parse_cidr("network.vpc_cidr", &s.network.vpc_cidr)?;
+        let subnet_cidr = parse_cidr("network.subnet_cidr", &s.network.subnet_cidr)?;
+        let pod_cidr = parse_cidr("network.pod_cidr", &s.network.pod_cidr)?;
+        let service_cidr = parse_cidr("network.service_cidr", &s.network.service_cidr)?;
+        if !vpc_cidr.contains(&subnet_cidr) {
+            bail!("network.subnet_cidr: {subnet_cidr} is not inside network.vpc_cidr {vpc_cidr}");
+        }
+        for (field, net) in [
+            ("network.pod_cidr", pod_cidr),
+            ("network.service_cidr", service_cidr),
+        ] {
+            if net.contains(&vpc_cidr) || vpc_cidr.contains(&net) {
+                bail!("{field}: {net} overlaps network.vpc_cidr {vpc_cidr}");
+            }
+        }
+        if pod_cidr.contains(&service_cidr) || service_cidr.contains(&pod_cidr) {
+            bail!("network.service_cidr: {service_cidr} overlaps network.pod_cidr {pod_cidr}");
+        }
+        if s.api.port == 0 {
+            bail!("api.port: must be 1-65535");
+        }
+        if let Some(e) = &s.api.endpoint
+            && k8s_pki::San::parse(e).is_err()
+        {
+            bail!("api.endpoint: {e:?} is neither a DNS name nor an IP address");
+        }
+        let key_algorithm: KeyAlgorithm = s.pki.key_algorithm.parse().map_err(|e| match e {
+            k8s_pki::Error::InvalidInput { field, reason } => {
+                anyhow::anyhow!("pki.{field}: {reason}")
+            }
+            other => other.into(),
+        })?;
+        parse_cidr("aws.ssh_ingress_cidr", &s.aws.ssh_ingress_cidr)?;
+        let domain = aws_domain(&s.region);
+
+        let masters = resolve_group(s, "masters", &s.masters, &domain, subnet_cidr, None)?;
+        let workers = resolve_group(
+            s,
+            "workers",
+            &s.workers,
+            &domain,
+            subnet_cidr,
+            Some(pod_cidr),
+        )?;
+        if masters.is_empty() {
+            bail!("masters: at least one master is needed");
+        }
+        let mut names = HashSet::new();
+        let mut ips = HashSet::new();
+        for (group, nodes) in [("masters", &masters), ("workers", &workers)] {
+            for (i, n) in nodes.iter().enumerate() {
+                if !names.insert(n.name.clone()) {
+                    bail!("{group}.nodes[{i}].name: {:?} is used twice", n.name);
+                }
+                if !ips.insert(n.private_ip) {
+                    bail!(
+                        "{group}[{i}] private_ip: {} is used by another node",
+                        n.private_ip
+                    );
+                }
+            }
+        }
+        let mut pods: Vec<(usize, IpNet)> = Vec::new();
+        for (i, w) in workers.iter().enumerate() {
+            let Some(p) = w.pod_cidr else { continue };
+            if let Some((j, _)) = pods.iter().find(|(_, q)| q.contains(&p) || p.contains(q)) {
+                bail!("workers[{i}] pod_cidr: {p} overlaps the pod CIDR of workers[{j}]");
+            }
+            pods.push((i, p));
+        }
+        Ok(Cluster {
+            masters,
+            workers,
+            service_cidr,
+            key_algorithm,
+            path,
+            spec: self,
+        })
+    }
+}
+
+fn resolve_group(
+    spec: &ClusterSpec,
+    group: &str,
+    g: &NodeGroup,
+    domain: &str,
+    subnet: IpNet,
+    pod_range: Option<IpNet>,
+) -> Result<Vec<ResolvedNode>> {
+    let role = if group == "masters" {
+        "master"
+    } else {
+        "worker"
+    };
+    let pod_for = |i: usize| -> Result<Option<IpNet>> {
+        let Some(range) = pod_range else {
+            return Ok(None);
+        };
+        let IpNet::V4(v4) = range else {
+            bail!("network.pod_cidr: only IPv4 pod ranges are supported");
+        };
+        if v4.prefix_len() > 24 {
+            bail!("network.pod_cidr: {range} is smaller than one /24");
+        }
+        let nth: Option<Ipv4Net> = v4.subnets(24).ok().and_then(|mut s| s.nth(i));
+        nth.map(|n| Some(IpNet::V4(n))).ok_or_else(|| {
+            anyhow::anyhow!("network.pod_cidr: {range} has no /24 left for {group}[{i}]")
+        })
+    };
+    if !g.nodes.is_empty() {
+        if g.count.is_some() || g.first_ip.is_some() {
+            bail!("{group}: give either count/first_ip or nodes, not both");
+        }
+        return g
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let f = |x: &str| format!("{group}.nodes[{i}].{x}");
+                let private_ip = parse_ip(&f("private_ip"), &n.private_ip)?;
+                let public_ip = n
+                    .public_ip
+                    .as_deref()
+                    .map(|p| parse_ip(&f("public_ip"), p))
+                    .transpose()?;
+                let hostname = n
+                    .hostname
+                    .clone()
+                    .unwrap_or_else(|| aws_hostname(private_ip));
+                let pod_cidr = match (&n.pod_cidr, pod_range) {
+                    (Some(p), Some(_)) => Some(parse_cidr(&f("pod_cidr"), p)?),
+                    (Some(_), None) => bail!("{}: only workers have a pod CIDR", f("pod_cidr")),
+                    (None, _) => pod_for(i)?,
+                };
+                if n.ssh_port == Some(0) {
+                    bail!("{}: must be 1-65535", f("ssh_port"));
+                }
+                Ok(ResolvedNode {
+                    name: n
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("{}-{role}-{i}", spec.name)),
+                    fqdn: n
+                        .fqdn
+                        .clone()
+                        .unwrap_or_else(|| format!("{hostname}.{domain}")),
+                    hostname,
+                    private_ip,
+                    public_ip,
+                    ssh_address: n.ssh_address.clone(),
+                    ssh_port: n.ssh_port.unwrap_or(spec.ssh.port),
+                    pod_cidr,
+                })
+            })
+            .collect();
+    }
+    let count = g.count.unwrap_or(0);
+    let first_text = g
+        .first_ip
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("{group}.first_ip: missing (or list {group}.nodes)"))?;
+    let first = parse_ip(&format!("{group}.first_ip"), first_text)?;
+    let IpAddr::V4(first4) = first else {
+        bail!("{group}.first_ip: only IPv4 node ranges are supported");
+    };
+    if !subnet.contains(&first) {
+        bail!("{group}.first_ip: {first} is outside network.subnet_cidr {subnet}");
+    }
+    (0..count)
+        .map(|i| {
+            let ip = u32::from(first4)
+                .checked_add(u32::try_from(i).unwrap_or(u32::MAX))
+                .map(Ipv4Addr::from)
+                .map(IpAddr::V4)
+                .filter(|ip| subnet.contains(ip) && *ip != subnet.broadcast())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("{group}.count: {count} nodes from {first} do not fit in network.subnet_cidr {subnet}")
+                })?;
+            let hostname = aws_hostname(ip);
+            Ok(ResolvedNode {
+                name: format!("{}-{role}-{i}", spec.name),
+                fqdn: format!("{hostname}.{domain}"),
+                hostname,
+                private_ip: ip,
+                public_ip: None,
+                ssh_address: None,
+                ssh_port: spec.ssh.port,
+                pod_cidr: pod_for(i)?,
+            })
+        })
+        .collect()
+}
+
+impl Cluster {
+    /// Reads and validates `<dir>/cluster.yaml`.
+    pub fn load(dir: &Path) -> Result<Cluster> {
+        let path = dir.join(FILE_NAME);
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        ClusterSpec::parse(&text, &path)?
+            .resolve(path.clone())
+            .with_context(|| format!("{}: invalid cluster spec", path.display()))
+    }
+
+    /// Reads `<dir>/cluster.yaml`, first writing the default one if there is none.
+    /// Returns whether it was written.
+    pub fn load_or_init(dir: &Path) -> Result<(Cluster, bool)> {
+        let path = dir.join(FILE_NAME);
+        let created = !path.exists();
+        if created {
+            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            k8s_files::write_file(
+                &path,
+                render_default(&InitOptions::default()).as_bytes(),
+                k8s_files::Mode::Public,
+            )
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok((Cluster::load(dir)?, created))
+    }
+
+    /// The API endpoint: cluster.yaml's, else the one `infra up` recorded.
+    pub fn api_endpoint(&self) -> Option<String> {
+        self.spec.api.endpoint.clone()
+    }
+
+    /// The inputs of `k8s-pki` for this cluster.
+    pub fn pki_inputs(&self) -> PkiInputs {
+        let node = |n: &ResolvedNode| k8s_pki::Node {
+            name: n.name.clone(),
+            hostname: n.hostname.clone(),
+            fqdn: Some(n.fqdn.clone()),
+            private_ip: n.private_ip,
+            public_ip: n.public_ip,
+        };
+        let mut inputs = PkiInputs::new(
+            self.spec.name.clone(),
+            self.masters.iter().map(node).collect(),
+            self.workers.iter().map(node).collect(),
+        );
+        inputs.api_endpoints = self.api_endpoint().into_iter().collect();
+        inputs.service_cidr = self.service_cidr;
+        inputs.cluster_domain = self.spec.network.cluster_domain.clone();
+        inputs.extra_sans = self.spec.api.extra_sans.clone();
+        let s = &self.spec.pki.subject;
+        inputs.subject = Subject {
+            country: s.country.clone(),
+            state: s.state.clone(),
+            locality: s.locality.clone(),
+            organizational_unit: s.organizational_unit.clone(),
+        };
+        inputs.key_algorithm = self.key_algorithm;
+        inputs.validity = Validity {
+            ca_hours: self.spec.pki.ca_validity_hours,
+            leaf_hours: self.spec.pki.validity_hours,
+        };
+        inputs
+    }
+
+    /// Where to SSH to `node`: its `ssh_address`, else its public IP, else its private IP.
+    pub fn ssh_address(&self, node: &ResolvedNode) -> String {
+        node.ssh_address
+            .clone()
+            .or_else(|| node.public_ip.map(|ip| ip.to_string()))
+            .unwrap_or_else(|| node.private_ip.to_string())
+    }
+
+    /// `<dir>/pki`.
+    pub fn pki_dir(dir: &Path) -> PathBuf {
+        dir.join("pki")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Cluster> {
+        ClusterSpec::parse(text, Path::new("cluster.yaml"))?.resolve(PathBuf::from("cluster.yaml"))
+    }
+
+    fn default_text() -> String {
+        render_default(&InitOptions::default())
+    }
+
+    #[test]
+    fn the_default_is_the_seed_topology() {
+        let c = parse(&default_text()).unwrap();
+        assert_eq!(c.masters.len(), 3);
+        assert_eq!(c.workers[2].private_ip.to_string(), "172.31.0.22");
+        assert_eq!(c.workers[2].hostname, "ip-172-31-0-22");
+        assert_eq!(
+            c.workers[2].fqdn,
+            "ip-172-31-0-22.us-east-2.compute.internal"
+        );
+        assert_eq!(c.workers[1].pod_cidr.unwrap().to_string(), "172.20.1.0/24");
+        assert_eq!(c.workers[0].name, "k8s-cluster-from-ground-up-worker-0");
+        assert_eq!(c.masters[0].pod_cidr, None);
+        assert_eq!(c.key_algorithm, KeyAlgorithm::Rsa2048);
+        assert_eq!(c.spec.pki.subject.organizational_unit, "DAREY.IO DEVOPS");
+    }
+
+    #[test]
+    fn us_east_1_uses_ec2_internal() {
+        let opts = InitOptions {
+            region: "us-east-1".into(),
+            ..Default::default()
+        };
+        let c = parse(&render_default(&opts)).unwrap();
+        assert_eq!(c.masters[0].fqdn, "ip-172-31-0-10.ec2.internal");
+    }
+
+    fn err(edit: (&str, &str)) -> String {
+        let text = default_text().replacen(edit.0, edit.1, 1);
+        assert_ne!(text, default_text(), "edit {edit:?} did not apply");
+        format!("{:#}", parse(&text).unwrap_err())
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let cases = [
+            (
+                ("vpc_cidr: 172.31.0.0/16", "vpc_cidr: 172.31.0.0/33"),
+                "network.vpc_cidr",
+            ),
+            (
+                ("subnet_cidr: 172.31.0.0/24", "subnet_cidr: 172.31.0.5/24"),
+                "host bits",
+            ),
+            (
+                ("subnet_cidr: 172.31.0.0/24", "subnet_cidr: 10.0.0.0/24"),
+                "not inside network.vpc_cidr",
+            ),
+            (
+                ("pod_cidr: 172.20.0.0/16", "pod_cidr: 172.31.128.0/20"),
+                "overlaps network.vpc_cidr",
+            ),
+            (
+                ("first_ip: 172.31.0.20", "first_ip: 172.31.0.300"),
+                "workers.first_ip",
+            ),
+            (
+                ("first_ip: 172.31.0.20", "first_ip: 172.31.1.20"),
+                "outside network.subnet_cidr",
+            ),
+            (
+                (
+                    "count: 3\n  first_ip: 172.31.0.20",
+                    "count: 300\n  first_ip: 172.31.0.20",
+                ),
+                "do not fit",
+            ),
+            (
+                ("first_ip: 172.31.0.20", "first_ip: 172.31.0.11"),
+                "used by another node",
+            ),
+            (
+                ("key_algorithm: rsa-2048", "key_algorithm: dsa"),
+                "pki.key_algorithm",
+            ),
+            (("region: us-east-2", "region: mars"), "region"),
+            (
+                ("name: k8s-cluster-from-ground-up", "name: bad_name"),
+                "name",
+            ),
+            (("  port: 6443", "  prot: 6443"), "unknown field `prot`"),
+            (
+                ("endpoint: null", "endpoint: \"not a host\""),
+                "api.endpoint",
+            ),
+            (
+                ("masters:\n  count: 3", "masters:\n  count: [3]"),
+                "masters.count",
+            ),
+        ];
+        for (edit, want) in cases {
+            let e = err(edit);
+            assert!(e.contains(want), "{edit:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn explicit_nodes() {
+        let text = default_text().replace(
+            "workers:\n  count: 3\n  first_ip: 172.31.0.20",
+            "workers:\n  nodes:\n    - private_ip: 127.0.0.20\n      ssh_port: 2222\n    - name: w1\n      private_ip: 127.0.0.21\n      hostname: node-b\n      public_ip: 3.3.3.3",
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(c.workers[0].name, "k8s-cluster-from-ground-up-worker-0");
+        assert_eq!(c.workers[0].hostname, "ip-127-0-0-20");
+        assert_eq!(c.workers[0].ssh_port, 2222);
+        assert_eq!(c.workers[1].hostname, "node-b");
+        assert_eq!(c.workers[1].pod_cidr.unwrap().to_string(), "172.20.1.0/24");
+        let bad = text.replace("public_ip: 3.3.3.3", "public_ip: 3.3.3");
+        let e = format!("{:#}", parse(&bad).unwrap_err());
+        assert!(e.contains("workers.nodes[1].public_ip"), "{e}");
+    }
+}

@@ -1,0 +1,78 @@
+//! How long a whole cluster PKI takes: 3+3 and 3+200 nodes with RSA-2048 and ECDSA P-256, and
+//! 3+1000 with P-256; plus one key generation alone, the floor RSA runs are judged against
+//! ((keys × keygen) ÷ cores).
+//!
+//! `cargo bench -p k8s-pki`
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use k8s_pki::{KeyAlgorithm, Node, Pki, PkiInputs};
+
+fn inputs(workers: usize, algorithm: KeyAlgorithm) -> PkiInputs {
+    let node = |name: String, ip: u32| {
+        let ip = std::net::Ipv4Addr::from(0xAC1F_0000 + ip);
+        Node {
+            hostname: format!("ip-{}", ip.to_string().replace('.', "-")),
+            fqdn: Some(format!(
+                "ip-{}.us-east-2.compute.internal",
+                ip.to_string().replace('.', "-")
+            )),
+            name,
+            private_ip: ip.into(),
+            public_ip: None,
+        }
+    };
+    let masters = (0..3)
+        .map(|i| node(format!("c-master-{i}"), 10 + i))
+        .collect();
+    let workers = (0..workers)
+        .map(|i| node(format!("c-worker-{i}"), 100 + i as u32))
+        .collect();
+    let mut inputs = PkiInputs::new("c", masters, workers);
+    inputs.key_algorithm = algorithm;
+    inputs.api_endpoints = vec!["c-1.us-east-2.elb.amazonaws.com".into()];
+    inputs
+}
+
+fn bench(c: &mut Criterion) {
+    let mut keygen = c.benchmark_group("keygen");
+    keygen.sample_size(30);
+    keygen.bench_function("rsa-2048", |b| {
+        b.iter(|| black_box(KeyAlgorithm::Rsa2048.generate("k")))
+    });
+    keygen.bench_function("ecdsa-p256", |b| {
+        b.iter(|| black_box(KeyAlgorithm::EcdsaP256.generate("k")))
+    });
+    keygen.finish();
+
+    let mut whole = c.benchmark_group("generate");
+    whole
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
+    for (workers, algorithm) in [
+        (3, KeyAlgorithm::Rsa2048),
+        (200, KeyAlgorithm::Rsa2048),
+        (3, KeyAlgorithm::EcdsaP256),
+        (200, KeyAlgorithm::EcdsaP256),
+        (1000, KeyAlgorithm::EcdsaP256),
+    ] {
+        let pki = Pki::new(inputs(workers, algorithm)).expect("valid inputs");
+        whole.bench_function(format!("3+{workers} {algorithm}"), |b| {
+            b.iter(|| black_box(pki.generate().expect("generates")))
+        });
+    }
+    whole.finish();
+
+    // Re-running on an unchanged PKI: parse, verify and compare everything, write nothing.
+    let pki = Pki::new(inputs(200, KeyAlgorithm::EcdsaP256)).expect("valid inputs");
+    let existing = pki.generate().expect("generates").to_existing();
+    let options = k8s_pki::ReconcileOptions::default();
+    c.bench_function("reconcile unchanged 3+200 ecdsa-p256", |b| {
+        b.iter(|| black_box(pki.reconcile(&existing, &options).expect("reconciles")))
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,415 @@
+//! Making certificates: parameters from a spec, keys in parallel, signing, and the
+//! keep-or-reissue decision for material that already exists.
+
+use rayon::prelude::*;
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+};
+use time::{Duration, OffsetDateTime};
+
+use crate::algorithm::KeyAlgorithm;
+use crate::catalog::{CertSpec, Usage};
+use crate::error::{Error, Result};
+use crate::inputs::Subject;
+use crate::inspect;
+use crate::material::{Bundle, Change, Existing, ExistingPair, Issued, SecretPem};
+use crate::sans::San;
+
+/// cfssl back-dates `notBefore` by five minutes so that slightly slow clocks accept new certs.
+const BACKDATE: Duration = Duration::minutes(5);
+
+/// Which certificates to re-issue regardless of their state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Renew {
+    /// None: only what is missing or wrong.
+    #[default]
+    Nothing,
+    /// Every leaf.
+    All,
+    /// The leaves with these file base names.
+    Only(Vec<String>),
+}
+
+/// How [`crate::Pki::reconcile`] treats existing material.
+#[derive(Debug, Clone)]
+pub struct ReconcileOptions {
+    /// Make a new CA even if a usable one exists (re-issues every leaf).
+    pub replace_ca: bool,
+    /// Leaves to re-issue regardless.
+    pub renew: Renew,
+    /// Re-issue a leaf that expires within this long.
+    pub renew_before: Duration,
+    /// The time to judge expiry against and to start validity from.
+    pub now: OffsetDateTime,
+}
+
+impl Default for ReconcileOptions {
+    fn default() -> Self {
+        ReconcileOptions {
+            replace_ca: false,
+            renew: Renew::Nothing,
+            renew_before: Duration::days(30),
+            now: OffsetDateTime::now_utc(),
+        }
+    }
+}
+
+/// Certificate parameters for `spec`: a pure function of its inputs.
+pub(crate) fn params(
+    spec: &CertSpec,
+    subject: &Subject,
+    algorithm: KeyAlgorithm,
+    now: OffsetDateTime,
+) -> Result<CertificateParams> {
+    let mut p = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CountryName, subject.country.as_str());
+    dn.push(DnType::StateOrProvinceName, subject.state.as_str());
+    dn.push(DnType::LocalityName, subject.locality.as_str());
+    dn.push(DnType::OrganizationName, spec.organization.as_str());
+    dn.push(
+        DnType::OrganizationalUnitName,
+        subject.organizational_unit.as_str(),
+    );
+    dn.push(DnType::CommonName, spec.common_name.as_str());
+    p.distinguished_name = dn;
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    p.not_before = now - BACKDATE;
+    p.not_after = now + Duration::hours(i64::from(spec.validity_hours));
+    p.serial_number = Some(random_serial(&spec.name)?);
+    if spec.is_ca() {
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    } else {
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.use_authority_key_identifier_extension = true;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        if algorithm.is_rsa() {
+            p.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+        }
+    }
+    for usage in &spec.usages {
+        match usage {
+            Usage::ServerAuth => p
+                .extended_key_usages
+                .push(ExtendedKeyUsagePurpose::ServerAuth),
+            Usage::ClientAuth => p
+                .extended_key_usages
+                .push(ExtendedKeyUsagePurpose::ClientAuth),
+            Usage::CertSign => {}
+        }
+    }
+    for san in &spec.sans {
+        p.subject_alt_names.push(match san {
+            San::Ip(ip) => SanType::IpAddress(*ip),
+            San::Dns(d) => {
+                SanType::DnsName(d.clone().try_into().map_err(|source| Error::Crypto {
+                    name: spec.name.clone(),
+                    operation: "encoding a SAN",
+                    source,
+                })?)
+            }
+        });
+    }
+    Ok(p)
+}
+
+/// 128 random bits, positive, never zero: serials must not repeat across re-issues.
+fn random_serial(name: &str) -> Result<SerialNumber> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| Error::Crypto {
+        name: name.to_string(),
+        operation: "random serial number",
+        source: rcgen::Error::RingUnspecified,
+    })?;
+    bytes[0] = (bytes[0] & 0x7f) | 0x40;
+    Ok(SerialNumber::from_slice(&bytes))
+}
+
+fn parse_key(name: &str, pem: &SecretPem) -> Result<KeyPair> {
+    KeyPair::from_pem(pem.expose()).map_err(|e| Error::Parse {
+        name: name.to_string(),
+        what: "private key",
+        reason: e.to_string(),
+    })
+}
+
+/// What to do with one certificate, decided before any key is generated.
+struct Job<'a> {
+    spec: &'a CertSpec,
+    /// `None`: keep the existing pair as is.
+    change: Option<Change>,
+    /// An existing key to sign for, when it can be reused.
+    key: Option<KeyPair>,
+}
+
+/// The CA to sign with: existing and verified, or to be made.
+enum CaState {
+    Existing { cert_pem: String, key: KeyPair },
+    New(Change),
+}
+
+fn existing_ca(spec: &CertSpec, pair: Option<&ExistingPair>, replace: bool) -> Result<CaState> {
+    let pair = pair.cloned().unwrap_or_default();
+    if replace {
+        let why = if pair.cert_pem.is_some() {
+            Change::Reissued(vec!["replacing the CA was requested".into()])
+        } else {
+            Change::Created
+        };
+        return Ok(CaState::New(why));
+    }
+    let unusable = |reason: String| Error::CaUnusable { reason };
+    match (pair.cert_pem, pair.key_pem) {
+        (None, None) => Ok(CaState::New(Change::Created)),
+        (Some(_), None) => Err(unusable(format!("{}-key.pem is missing", spec.name))),
+        (None, Some(_)) => Err(unusable(format!("{}.pem is missing", spec.name))),
+        (Some(cert_pem), Some(key_pem)) => {
+            let key = parse_key(&spec.name, &key_pem).map_err(|e| unusable(e.to_string()))?;
+            let facts = inspect::inspect(&cert_pem, None)
+                .map_err(|e| unusable(format!("{}.pem: {e}", spec.name)))?;
+            if !facts.is_ca {
+                return Err(unusable(format!(
+                    "{}.pem is not a CA certificate",
+                    spec.name
+                )));
+            }
+            if !facts.signature_valid {
+                return Err(unusable(format!("{}.pem is not self-signed", spec.name)));
+            }
+            if !inspect::key_matches(&facts, &key) {
+                return Err(unusable(format!(
+                    "{}-key.pem does not belong to {}.pem",
+                    spec.name, spec.name
+                )));
+            }
+            Ok(CaState::Existing { cert_pem, key })
+        }
+    }
+}
+
+/// Why a leaf must be re-issued, or `None` to keep it, plus its key if reusable.
+fn leaf_decision(
+    spec: &CertSpec,
+    subject: &Subject,
+    algorithm: KeyAlgorithm,
+    pair: Option<&ExistingPair>,
+    ca_pem: Option<&str>,
+    forced: bool,
+    options: &ReconcileOptions,
+) -> (Option<Change>, Option<KeyPair>) {
+    let Some(pair) = pair else {
+        return (Some(Change::Created), None);
+    };
+    // A key that parses and is of the right algorithm is reused: re-issuing for a changed SAN
+    // or a renewal need not change the key (as `kubeadm certs renew`).
+    let key = pair
+        .key_pem
+        .as_ref()
+        .and_then(|k| parse_key(&spec.name, k).ok())
+        .filter(|k| inspect::key_algorithm(k) == Some(algorithm));
+    let mut reasons = Vec::new();
+    if forced {
+        reasons.push("renewal requested".to_string());
+    }
+    match (&pair.cert_pem, ca_pem) {
+        (None, _) => reasons.push(format!("{}.pem is missing", spec.name)),
+        (Some(_), None) => reasons.push("the CA is new".to_string()),
+        (Some(cert), Some(ca)) => match inspect::inspect(cert, Some(ca)) {
+            Err(e) => reasons.push(format!("{}.pem does not parse: {e}", spec.name)),
+            Ok(facts) => {
+                reasons.extend(inspect::differences(spec, subject, algorithm, &facts));
+                match &key {
+                    Some(k) if !inspect::key_matches(&facts, k) => {
+                        reasons.push(format!(
+                            "{}-key.pem does not match the certificate",
+                            spec.name
+                        ));
+                    }
+                    None if pair.key_pem.is_none() => {
+                        reasons.push(format!("{}-key.pem is missing", spec.name));
+                    }
+                    None => reasons.push(format!(
+                        "{}-key.pem is unreadable or not {algorithm}",
+                        spec.name
+                    )),
+                    Some(_) => {}
+                }
+                let left = facts.not_after - options.now;
+                if left < options.renew_before {
+                    reasons.push(format!("expires in {} days", left.whole_days()));
+                }
+            }
+        },
+    }
+    if reasons.is_empty() {
+        (None, None)
+    } else if pair.cert_pem.is_none() && pair.key_pem.is_none() {
+        (Some(Change::Created), None)
+    } else {
+        (Some(Change::Reissued(reasons)), key)
+    }
+}
+
+/// Brings `existing` in line with `specs`: keeps what is right, makes what is missing,
+/// re-issues what is wrong, with every new key generated in parallel.
+pub(crate) fn reconcile(
+    specs: &[CertSpec],
+    subject: &Subject,
+    algorithm: KeyAlgorithm,
+    existing: &Existing,
+    options: &ReconcileOptions,
+) -> Result<Bundle> {
+    let Some((ca_spec, leaves)) = specs.split_first() else {
+        return Ok(Bundle { items: Vec::new() });
+    };
+    if let Renew::Only(names) = &options.renew {
+        for name in names {
+            if !leaves.iter().any(|s| &s.name == name) {
+                return Err(Error::UnknownCertificate {
+                    name: name.clone(),
+                    known: leaves
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        }
+    }
+    let ca_state = existing_ca(ca_spec, existing.get(&ca_spec.name), options.replace_ca)?;
+    let ca_pem = match &ca_state {
+        CaState::Existing { cert_pem, .. } => Some(cert_pem.as_str()),
+        CaState::New(_) => None,
+    };
+    let forced = |name: &str| match &options.renew {
+        Renew::Nothing => false,
+        Renew::All => true,
+        Renew::Only(names) => names.iter().any(|n| n == name),
+    };
+    let mut jobs: Vec<Job> = leaves
+        .iter()
+        .map(|spec| {
+            let (change, key) = leaf_decision(
+                spec,
+                subject,
+                algorithm,
+                existing.get(&spec.name),
+                ca_pem,
+                forced(&spec.name),
+                options,
+            );
+            Job { spec, change, key }
+        })
+        .collect();
+
+    // Every key still missing, the CA's included, in one parallel batch: RSA keygen is the floor.
+    let ca_needs_key = matches!(ca_state, CaState::New(_));
+    let needing: Vec<&str> = std::iter::once(ca_spec)
+        .filter(|_| ca_needs_key)
+        .chain(
+            jobs.iter()
+                .filter(|j| j.change.is_some() && j.key.is_none())
+                .map(|j| j.spec),
+        )
+        .map(|s| s.name.as_str())
+        .collect();
+    let mut fresh: Vec<KeyPair> = needing
+        .par_iter()
+        .map(|name| algorithm.generate(name))
+        .collect::<Result<_>>()?;
+    fresh.reverse(); // pop() hands them out in `needing` order
+
+    let (ca_cert_pem, ca_key, ca_change) = match ca_state {
+        CaState::Existing { cert_pem, key } => (cert_pem, key, Change::Kept),
+        CaState::New(change) => {
+            let key = fresh
+                .pop()
+                .ok_or_else(|| Error::Catalog("key batch too short".into()))?;
+            let cert = params(ca_spec, subject, algorithm, options.now)?
+                .self_signed(&key)
+                .map_err(|source| Error::Crypto {
+                    name: ca_spec.name.clone(),
+                    operation: "signing",
+                    source,
+                })?;
+            (cert.pem(), key, change)
+        }
+    };
+    let mut key_changed = Vec::with_capacity(jobs.len());
+    for job in &mut jobs {
+        let new = job.change.is_some() && job.key.is_none();
+        if new {
+            job.key = fresh.pop();
+        }
+        key_changed.push(new);
+    }
+    let issuer =
+        Issuer::from_ca_cert_pem(&ca_cert_pem, &ca_key).map_err(|source| Error::Crypto {
+            name: ca_spec.name.clone(),
+            operation: "loading the CA",
+            source,
+        })?;
+
+    let issued: Vec<Issued> = jobs
+        .into_par_iter()
+        .zip(key_changed)
+        .map(|(job, key_changed)| {
+            let name = job.spec.name.clone();
+            let (Some(change), Some(key)) = (job.change, job.key) else {
+                let pair = existing.get(&name).cloned().unwrap_or_default();
+                return Ok(Issued {
+                    name,
+                    cert_pem: pair.cert_pem.unwrap_or_default(),
+                    key_pem: pair
+                        .key_pem
+                        .unwrap_or_else(|| SecretPem::new(String::new())),
+                    change: Change::Kept,
+                    key_changed: false,
+                });
+            };
+            let cert = params(job.spec, subject, algorithm, options.now)?
+                .signed_by(&key, &issuer)
+                .map_err(|source| Error::Crypto {
+                    name: name.clone(),
+                    operation: "signing",
+                    source,
+                })?;
+            let key_pem = if key_changed {
+                SecretPem::new(key.serialize_pem())
+            } else {
+                existing
+                    .get(&name)
+                    .and_then(|p| p.key_pem.clone())
+                    .unwrap_or_else(|| SecretPem::new(key.serialize_pem()))
+            };
+            Ok(Issued {
+                name,
+                cert_pem: cert.pem(),
+                key_pem,
+                change,
+                key_changed,
+            })
+        })
+        .collect::<Result<_>>()?;
+
+    let ca_key_pem = match ca_change {
+        Change::Kept => existing
+            .get(&ca_spec.name)
+            .and_then(|p| p.key_pem.clone())
+            .unwrap_or_else(|| SecretPem::new(ca_key.serialize_pem())),
+        _ => SecretPem::new(ca_key.serialize_pem()),
+    };
+    let ca_key_changed = ca_change != Change::Kept;
+    let ca = Issued {
+        name: ca_spec.name.clone(),
+        cert_pem: ca_cert_pem,
+        key_pem: ca_key_pem,
+        change: ca_change,
+        key_changed: ca_key_changed,
+    };
+    Ok(Bundle {
+        items: std::iter::once(ca).chain(issued).collect(),
+    })
+}

@@ -225,7 +225,6 @@ const DEPENDENCY_CODES: &[&str] = &[
     "ResourceInUse",
     "InvalidGroup.InUse",
     "IncorrectState",
-    "InvalidInstanceID",
 ];
 
 #[derive(Default)]

@@ -65,7 +65,7 @@ pub(crate) async fn ensure(
                 ctx.retry_on(
                     KIND,
                     &dest,
-                    &["InvalidInstanceID", "IncorrectInstanceState"],
+                    &["InvalidInstanceID.NotFound", "IncorrectInstanceState"],
                     ctx.timeouts.ready,
                     || async {
                         ctx.ec2

@@ -185,15 +185,30 @@ pub(crate) fn statuses(ctx: &Ctx<'_>, b: &Built, changes: &[Change]) -> Vec<Reso
             },
         });
     }
-    for c in changes.iter().filter(|c| c.kind == Kind::Route) {
+    for w in &ctx.spec.workers {
+        let Some(pod) = w.pod_cidr.map(|p| p.to_string()) else {
+            continue;
+        };
+        let target = b
+            .route_table
+            .routes
+            .iter()
+            .find(|(d, _)| *d == pod)
+            .map(|(_, t)| t.clone());
+        let name = format!("{pod} -> {}", w.name);
+        let pending = changes
+            .iter()
+            .any(|c| c.kind == Kind::Route && c.name == name);
         rows.push(ResourceStatus {
             kind: Kind::Route,
-            name: c.name.clone(),
-            id: None,
-            state: match c.action {
-                Action::Create => "missing".into(),
-                Action::Update(_) => "needs update".into(),
-            },
+            state: match (&target, pending) {
+                (None, _) => "missing",
+                (Some(_), true) => "needs update",
+                (Some(_), false) => "ok",
+            }
+            .into(),
+            id: target,
+            name,
         });
     }
     rows

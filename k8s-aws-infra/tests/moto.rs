@@ -549,6 +549,8 @@ async fn up_creates_everything_then_a_second_up_makes_no_mutating_call_and_down_
             "{r:?}"
         );
     }
+    let kinds = |k: Kind| status.resources.iter().filter(|r| r.kind == k).count();
+    assert_eq!((kinds(Kind::Instance), kinds(Kind::Route)), (6, 3));
     let json = serde_json::to_string(&status).unwrap();
     assert!(json.contains("\"kind\":\"load_balancer\""), "{json}");
 

@@ -5,6 +5,7 @@
 //! (`scripts/test`) installs them, and a test that silently skipped would prove nothing.
 
 pub mod etcd;
+pub mod moto;
 pub mod openssl;
 pub mod sshd;
 

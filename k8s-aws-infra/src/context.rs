@@ -1,0 +1,388 @@
+//! What every resource step gets: the clients, the spec, the previous state, progress and the
+//! record of changes.
+
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::spec::InfraSpec;
+use crate::state::InfraState;
+use crate::tags::Tags;
+
+/// The kinds of AWS resources the cluster is made of, in creation order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Kind {
+    /// VPC.
+    Vpc,
+    /// DHCP options set.
+    DhcpOptions,
+    /// Subnet.
+    Subnet,
+    /// Internet gateway.
+    InternetGateway,
+    /// Route table.
+    RouteTable,
+    /// Security group.
+    SecurityGroup,
+    /// Network load balancer.
+    LoadBalancer,
+    /// Target group.
+    TargetGroup,
+    /// Listener.
+    Listener,
+    /// Machine image (looked up, never created).
+    Image,
+    /// SSH key pair.
+    KeyPair,
+    /// EC2 instance.
+    Instance,
+    /// Route of a worker's pod CIDR.
+    Route,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Vpc => "vpc",
+            Kind::DhcpOptions => "dhcp options",
+            Kind::Subnet => "subnet",
+            Kind::InternetGateway => "internet gateway",
+            Kind::RouteTable => "route table",
+            Kind::SecurityGroup => "security group",
+            Kind::LoadBalancer => "load balancer",
+            Kind::TargetGroup => "target group",
+            Kind::Listener => "listener",
+            Kind::Image => "image",
+            Kind::KeyPair => "key pair",
+            Kind::Instance => "instance",
+            Kind::Route => "route",
+        })
+    }
+}
+
+/// What `up` does (or `plan` would do) to one resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "action", content = "detail")]
+pub enum Action {
+    /// Create it.
+    Create,
+    /// Change a mutable attribute; the text says which.
+    Update(String),
+}
+
+/// One planned or applied change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// Resource kind.
+    pub kind: Kind,
+    /// Its name (cluster name, node name, CIDR...).
+    pub name: String,
+    /// Its ID when it exists already.
+    pub id: Option<String>,
+    /// What happens.
+    pub action: Action,
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.action {
+            Action::Create => write!(f, "create {} {}", self.kind, self.name),
+            Action::Update(what) => write!(
+                f,
+                "update {} {} ({}): {what}",
+                self.kind,
+                self.name,
+                self.id.as_deref().unwrap_or("?")
+            ),
+        }
+    }
+}
+
+/// Progress reports, for the caller to render (the library prints nothing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "event")]
+#[non_exhaustive]
+pub enum Progress {
+    /// An existing resource was found.
+    Found {
+        /// Kind.
+        kind: Kind,
+        /// ID.
+        id: String,
+    },
+    /// A resource is being created.
+    Creating {
+        /// Kind.
+        kind: Kind,
+        /// Name.
+        name: String,
+    },
+    /// A resource was created.
+    Created {
+        /// Kind.
+        kind: Kind,
+        /// ID.
+        id: String,
+    },
+    /// A mutable attribute is being changed.
+    Updating {
+        /// Kind.
+        kind: Kind,
+        /// ID.
+        id: String,
+        /// What changes.
+        what: String,
+    },
+    /// Waiting for resources to become ready.
+    Waiting {
+        /// What is awaited.
+        what: String,
+        /// How many are ready.
+        ready: usize,
+        /// How many are awaited.
+        total: usize,
+        /// Seconds waited so far.
+        elapsed_secs: u64,
+    },
+    /// A resource is being deleted.
+    Deleting {
+        /// Kind.
+        kind: Kind,
+        /// ID.
+        id: String,
+    },
+    /// A resource was deleted.
+    Deleted {
+        /// Kind.
+        kind: Kind,
+        /// ID.
+        id: String,
+    },
+    /// A call failed in a way worth retrying; it will be retried.
+    Retrying {
+        /// Kind.
+        kind: Kind,
+        /// ID or name.
+        id: String,
+        /// The error.
+        reason: String,
+    },
+    /// Something the user should know (e.g. SSH open to the world).
+    Warning {
+        /// The warning.
+        message: String,
+    },
+}
+
+/// A progress callback.
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// Bounds on waits and retries.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// How long to wait for instances to run and the load balancer to be active.
+    pub ready: Duration,
+    /// How long `down` keeps retrying dependency errors (and waits for terminations).
+    pub teardown: Duration,
+    /// Pause between polls.
+    pub poll: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            ready: Duration::from_secs(600),
+            teardown: Duration::from_secs(900),
+            poll: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The per-run context handed to every resource step.
+pub(crate) struct Ctx<'a> {
+    pub(crate) ec2: aws_sdk_ec2::Client,
+    pub(crate) elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub(crate) spec: &'a InfraSpec,
+    pub(crate) region: String,
+    pub(crate) tags: Tags,
+    pub(crate) state: &'a InfraState,
+    pub(crate) dry_run: bool,
+    pub(crate) progress: ProgressFn,
+    pub(crate) changes: Mutex<Vec<Change>>,
+    pub(crate) warnings: Mutex<Vec<String>>,
+    pub(crate) key_dir: Option<PathBuf>,
+    pub(crate) timeouts: Timeouts,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn emit(&self, p: Progress) {
+        (self.progress)(&p);
+    }
+
+    /// Records a change; returns true when it should be carried out (not a dry run).
+    pub(crate) fn change(&self, kind: Kind, name: &str, id: Option<&str>, action: Action) -> bool {
+        match (&action, id) {
+            (Action::Create, _) => self.emit(Progress::Creating {
+                kind,
+                name: name.to_string(),
+            }),
+            (Action::Update(what), Some(id)) => self.emit(Progress::Updating {
+                kind,
+                id: id.to_string(),
+                what: what.clone(),
+            }),
+            _ => {}
+        }
+        if let Ok(mut c) = self.changes.lock() {
+            c.push(Change {
+                kind,
+                name: name.to_string(),
+                id: id.map(str::to_string),
+                action,
+            });
+        }
+        !self.dry_run
+    }
+
+    /// Reports a warning and keeps it for the run's result.
+    pub(crate) fn warn(&self, message: String) {
+        self.emit(Progress::Warning {
+            message: message.clone(),
+        });
+        if let Ok(mut w) = self.warnings.lock() {
+            w.push(message);
+        }
+    }
+
+    pub(crate) fn take_warnings(&self) -> Vec<String> {
+        self.warnings
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn found(&self, kind: Kind, id: &str) {
+        self.emit(Progress::Found {
+            kind,
+            id: id.to_string(),
+        });
+    }
+
+    pub(crate) fn created(&self, kind: Kind, id: &str) {
+        self.emit(Progress::Created {
+            kind,
+            id: id.to_string(),
+        });
+    }
+
+    pub(crate) fn take_changes(&self) -> Vec<Change> {
+        self.changes
+            .lock()
+            .map(|mut c| std::mem::take(&mut *c))
+            .unwrap_or_default()
+    }
+
+    /// Retries `f` while it fails with one of `codes` (AWS eventual consistency, dependencies
+    /// still being released), with exponential backoff up to `bound`.
+    pub(crate) async fn retry_on<T, F, Fut>(
+        &self,
+        kind: Kind,
+        id: &str,
+        codes: &[&str],
+        bound: Duration,
+        f: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(15))
+            .with_jitter()
+            .without_max_times()
+            .with_total_delay(Some(bound));
+        f.retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(|e: &Error| {
+                e.aws_code()
+                    .is_some_and(|c| codes.iter().any(|x| c.starts_with(x)))
+            })
+            .notify(|e: &Error, _| {
+                self.emit(Progress::Retrying {
+                    kind,
+                    id: id.to_string(),
+                    reason: e.to_string(),
+                })
+            })
+            .await
+    }
+
+    /// Polls `check` (which returns how many of `total` are ready) until all are, or `bound`
+    /// passes.
+    pub(crate) async fn wait_for<F, Fut>(
+        &self,
+        what: &str,
+        total: usize,
+        bound: Duration,
+        mut check: F,
+    ) -> Result<()>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<usize>>,
+    {
+        let start = Instant::now();
+        loop {
+            let ready = check().await?;
+            self.emit(Progress::Waiting {
+                what: what.to_string(),
+                ready,
+                total,
+                elapsed_secs: start.elapsed().as_secs(),
+            });
+            if ready >= total {
+                return Ok(());
+            }
+            if start.elapsed() >= bound {
+                return Err(Error::Timeout {
+                    what: what.to_string(),
+                    seconds: bound.as_secs(),
+                });
+            }
+            tokio::time::sleep(self.timeouts.poll).await;
+        }
+    }
+}
+
+/// True when the error says the resource does not exist.
+pub(crate) fn is_not_found(e: &Error) -> bool {
+    e.aws_code().is_some_and(|c| c.contains("NotFound"))
+}
+
+/// At most one of `items`, else [`Error::Ambiguous`].
+pub(crate) fn at_most_one<T>(
+    kind: Kind,
+    mut items: Vec<T>,
+    id: impl Fn(&T) -> String,
+) -> Result<Option<T>> {
+    match items.len() {
+        0 => Ok(None),
+        1 => Ok(items.pop()),
+        n => Err(Error::Ambiguous {
+            resource: kind.to_string(),
+            count: n,
+            ids: items.iter().map(id).collect::<Vec<_>>().join(", "),
+        }),
+    }
+}
+
+/// The placeholder ID of a resource a dry run would create.
+pub(crate) const PLANNED: &str = "(planned)";

@@ -1,0 +1,342 @@
+//! The AWS side of a Kubernetes-the-hard-way cluster: VPC, DHCP options, subnet, internet
+//! gateway, route table, security group, network load balancer (target group + listener on
+//! 6443), SSH key pair, Ubuntu instances with fixed private IPs, and the pod-network routes —
+//! the ~50 aws-cli calls of "Kubernetes from the ground up", as an idempotent library.
+//!
+//! - [`Infra::plan`] says what [`Infra::up`] would create or change, making no change (mutating
+//!   calls are refused by an interceptor during a plan).
+//! - [`Infra::up`] finds each resource (by the ID in the previous [`InfraState`], else by its tags)
+//!   and creates only what is missing, with tags at creation; a second `up` makes no mutating
+//!   call, and an interrupted `up` converges on the next run without duplicates. Immutable
+//!   differences (a changed CIDR) are reported as [`Error::Immutable`], never papered over.
+//! - [`Infra::status`] lists every resource, its ID and state (serde-serializable).
+//! - [`Infra::down`] deletes everything carrying the ownership tag, in reverse dependency order,
+//!   and reports what it left behind.
+//!
+//! Every run reports the API calls it made ([`CallCounts`]) and streams [`Progress`] events to
+//! an optional callback; the library prints nothing and never builds a runtime.
+//!
+//! What it does not do: install anything on the machines, generate certificates or kubeconfigs
+//! (the load balancer DNS name, [`InfraState::api_endpoint`], is what those steps need), manage
+//! more than one subnet or availability zone, or resize a cluster whose immutable fields changed.
+//!
+//! # Example
+//! ```no_run
+//! use k8s_aws_infra::{AwsOptions, Infra, InfraSpec, load_state, save_state};
+//! # async fn run() -> Result<(), k8s_aws_infra::Error> {
+//! let dir = std::path::Path::new("cluster");
+//! let mut spec = InfraSpec::new("k8s-cluster-from-ground-up", 3, 3);
+//! spec.region = Some("us-east-2".into());
+//! spec.validate()?;
+//! let infra = Infra::connect(&AwsOptions::default())
+//!     .await?
+//!     .with_progress(|p| eprintln!("{p:?}"));
+//! let previous = load_state(dir)?.unwrap_or_default();
+//! let report = infra.up(&spec, &previous, dir).await?;
+//! save_state(dir, &report.state)?;
+//! println!("API endpoint: {:?}, {} calls", report.state.api_endpoint(), report.calls.total());
+//! # Ok(()) }
+//! ```
+
+mod calls;
+mod context;
+mod error;
+mod plan;
+mod resources;
+mod spec;
+mod state;
+mod tags;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::config::ProvideCredentials;
+use aws_sdk_ec2::config::retry::RetryConfig;
+use serde::Serialize;
+
+pub use calls::CallCounts;
+pub use context::{Action, Change, Kind, Progress, ProgressFn, Timeouts};
+pub use error::{Error, Result};
+pub use plan::{Deleted, LeftBehind, ResourceStatus};
+pub use resources::key_pair::key_path;
+pub use spec::{
+    API_PORT, CANONICAL_OWNER, DEFAULT_IMAGE_NAME, DEFAULT_INSTANCE_TYPE, DEFAULT_OWNER_TAG_KEY,
+    ImageSpec, InfraSpec, NodeSpec, Role,
+};
+pub use state::{InfraState, InstanceState, STATE_FILE, load_state, save_state};
+pub use tags::NODE_TAG_KEY;
+
+use calls::{CallInterceptor, Counter};
+use context::Ctx;
+
+/// Where to find AWS: everything unset means the standard chain (`AWS_PROFILE`, `AWS_REGION`,
+/// environment credentials, `~/.aws/config` and `credentials`, SSO, `AWS_ENDPOINT_URL`).
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    /// A named profile instead of `AWS_PROFILE` / `default`.
+    pub profile: Option<String>,
+    /// A region instead of the chain's (the spec's region, when set, wins over both).
+    pub region: Option<String>,
+    /// An endpoint URL for every service (an emulator such as moto).
+    pub endpoint_url: Option<String>,
+}
+
+/// What `plan` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// What `up` would create or change; empty when everything is in place.
+    pub changes: Vec<Change>,
+    /// Things the user should know (SSH open to the world, missing key file...).
+    pub warnings: Vec<String>,
+    /// Calls made (all reads).
+    pub calls: CallCounts,
+}
+
+/// What `up` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpReport {
+    /// The state to store (see [`save_state`]).
+    pub state: InfraState,
+    /// What was created or changed; empty when everything was in place.
+    pub changes: Vec<Change>,
+    /// Things the user should know.
+    pub warnings: Vec<String>,
+    /// Calls made.
+    pub calls: CallCounts,
+}
+
+/// What `status` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// Region.
+    pub region: String,
+    /// Every resource, in creation order.
+    pub resources: Vec<ResourceStatus>,
+    /// The Kubernetes API endpoint (load balancer DNS name), when it exists.
+    pub api_endpoint: Option<String>,
+    /// Things the user should know (e.g. instances not in the spec).
+    pub warnings: Vec<String>,
+    /// Calls made (all reads).
+    pub calls: CallCounts,
+}
+
+/// What `down` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct DownReport {
+    /// What was deleted, in order.
+    pub deleted: Vec<Deleted>,
+    /// What is still there (not ours, or still failing after the retry bound); empty on success.
+    pub left_behind: Vec<LeftBehind>,
+    /// Calls made.
+    pub calls: CallCounts,
+}
+
+/// A connection to AWS (credentials checked) that plans, creates, inspects and deletes clusters.
+#[derive(Clone)]
+pub struct Infra {
+    sdk: SdkConfig,
+    counter: Arc<Counter>,
+    progress: ProgressFn,
+    timeouts: Timeouts,
+}
+
+impl std::fmt::Debug for Infra {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Infra")
+            .field("region", &self.sdk.region())
+            .field("calls", &self.counter.snapshot())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Infra {
+    /// Loads the standard AWS configuration chain with `opts` on top, and checks that it yields
+    /// credentials.
+    ///
+    /// # Errors
+    /// [`Error::NoCredentials`] when the chain has none.
+    pub async fn connect(opts: &AwsOptions) -> Result<Self> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(p) = &opts.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(r) = &opts.region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        if let Some(u) = &opts.endpoint_url {
+            loader = loader.endpoint_url(u);
+        }
+        Self::from_sdk_config(loader.load().await).await
+    }
+
+    /// Uses an SDK configuration built by the caller (static credentials, a custom endpoint...),
+    /// after checking that it yields credentials.
+    ///
+    /// # Errors
+    /// [`Error::NoCredentials`] when it has none.
+    pub async fn from_sdk_config(sdk: SdkConfig) -> Result<Self> {
+        let provider = sdk
+            .credentials_provider()
+            .ok_or_else(|| Error::NoCredentials {
+                reason: "no credentials provider configured".into(),
+            })?;
+        provider
+            .provide_credentials()
+            .await
+            .map_err(|e| Error::NoCredentials {
+                reason: aws_sdk_ec2::error::DisplayErrorContext(&e).to_string(),
+            })?;
+        Ok(Infra {
+            sdk,
+            counter: Arc::default(),
+            progress: Arc::new(|_| {}),
+            timeouts: Timeouts::default(),
+        })
+    }
+
+    /// Sends [`Progress`] events to `f` (called from the tasks doing the work: keep it quick).
+    pub fn with_progress(mut self, f: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Arc::new(f);
+        self
+    }
+
+    /// Changes the bounds on waits and retries.
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// The region of the AWS configuration, if it has one.
+    pub fn region(&self) -> Option<&str> {
+        self.sdk.region().map(|r| r.as_ref())
+    }
+
+    /// All API calls made through this value so far.
+    pub fn calls(&self) -> CallCounts {
+        self.counter.snapshot()
+    }
+
+    fn ctx<'a>(
+        &self,
+        spec: &'a InfraSpec,
+        state: &'a InfraState,
+        dry_run: bool,
+        key_dir: Option<&Path>,
+    ) -> Result<Ctx<'a>> {
+        spec.validate()?;
+        if !state.cluster.is_empty() && state.cluster != spec.cluster {
+            return Err(Error::spec(
+                "cluster",
+                format!(
+                    "the state belongs to cluster {:?}, the spec names {:?}",
+                    state.cluster, spec.cluster
+                ),
+            ));
+        }
+        let region = spec
+            .region
+            .clone()
+            .or_else(|| self.region().map(str::to_string))
+            .ok_or(Error::NoRegion)?;
+        let interceptor = CallInterceptor {
+            counter: self.counter.clone(),
+            read_only: dry_run,
+        };
+        let retry = RetryConfig::standard().with_max_attempts(6);
+        let ec2 = aws_sdk_ec2::config::Builder::from(&self.sdk)
+            .region(Region::new(region.clone()))
+            .retry_config(retry.clone())
+            .interceptor(interceptor.clone())
+            .build();
+        let elb = aws_sdk_elasticloadbalancingv2::config::Builder::from(&self.sdk)
+            .region(Region::new(region.clone()))
+            .retry_config(retry)
+            .interceptor(interceptor)
+            .build();
+        Ok(Ctx {
+            ec2: aws_sdk_ec2::Client::from_conf(ec2),
+            elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb),
+            spec,
+            region,
+            tags: tags::Tags::new(spec),
+            state,
+            dry_run,
+            progress: self.progress.clone(),
+            changes: Mutex::new(Vec::new()),
+            warnings: Mutex::new(Vec::new()),
+            key_dir: key_dir.map(Path::to_path_buf),
+            timeouts: self.timeouts,
+        })
+    }
+
+    /// What [`Infra::up`] would create or change. Makes read calls only (enforced).
+    ///
+    /// # Errors
+    /// [`Error::Spec`] (no call made), [`Error::NoRegion`], [`Error::Immutable`] when an existing
+    /// resource contradicts the spec, [`Error::Aws`].
+    pub async fn plan(&self, spec: &InfraSpec, state: &InfraState, dir: &Path) -> Result<Plan> {
+        let ctx = self.ctx(spec, state, true, Some(dir))?;
+        let before = self.calls();
+        spec.warnings().into_iter().for_each(|w| ctx.warn(w));
+        plan::converge(&ctx).await?;
+        Ok(Plan {
+            changes: ctx.take_changes(),
+            warnings: ctx.take_warnings(),
+            calls: self.calls().since(before),
+        })
+    }
+
+    /// Creates what is missing and fixes what drifted; returns the new state. The private key of
+    /// a new key pair is written to [`key_path`]`(dir, cluster)` (0600).
+    ///
+    /// # Errors
+    /// As [`Infra::plan`], plus [`Error::KeyFileMissing`], [`Error::Timeout`] and [`Error::File`].
+    pub async fn up(&self, spec: &InfraSpec, state: &InfraState, dir: &Path) -> Result<UpReport> {
+        let ctx = self.ctx(spec, state, false, Some(dir))?;
+        let before = self.calls();
+        spec.warnings().into_iter().for_each(|w| ctx.warn(w));
+        let built = plan::converge(&ctx).await?;
+        Ok(UpReport {
+            state: plan::state_of(&ctx, &built),
+            changes: ctx.take_changes(),
+            warnings: ctx.take_warnings(),
+            calls: self.calls().since(before),
+        })
+    }
+
+    /// Every resource, its ID and state. Makes read calls only (enforced).
+    ///
+    /// # Errors
+    /// As [`Infra::plan`].
+    pub async fn status(&self, spec: &InfraSpec, state: &InfraState) -> Result<Status> {
+        let ctx = self.ctx(spec, state, true, None)?;
+        let before = self.calls();
+        let built = plan::converge(&ctx).await?;
+        let changes = ctx.take_changes();
+        Ok(Status {
+            warnings: ctx.take_warnings(),
+            region: ctx.region.clone(),
+            resources: plan::statuses(&ctx, &built, &changes),
+            api_endpoint: built.lb.dns_name.clone(),
+            calls: self.calls().since(before),
+        })
+    }
+
+    /// Deletes everything carrying the cluster's ownership tag, in reverse dependency order,
+    /// retrying dependency errors up to [`Timeouts::teardown`]. Failures do not stop it: they
+    /// are listed in [`DownReport::left_behind`].
+    ///
+    /// # Errors
+    /// [`Error::Spec`] and [`Error::NoRegion`] only, before any call.
+    pub async fn down(&self, spec: &InfraSpec, state: &InfraState) -> Result<DownReport> {
+        let ctx = self.ctx(spec, state, false, None)?;
+        let before = self.calls();
+        let t = plan::destroy(&ctx).await;
+        Ok(DownReport {
+            deleted: t.deleted,
+            left_behind: t.left,
+            calls: self.calls().since(before),
+        })
+    }
+}

@@ -1,0 +1,154 @@
+//! What exists in AWS, as IDs and addresses: [`InfraState`], stored by the caller in
+//! `<dir>/state.json` with [`save_state`] / [`load_state`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::spec::Role;
+
+/// The state file's name inside the cluster folder.
+pub const STATE_FILE: &str = "state.json";
+
+/// IDs of the cluster's AWS resources and the addresses the later steps need.
+///
+/// Every field is optional: an ID speeds up finding a resource, and a missing or stale one
+/// falls back to finding it by tags.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InfraState {
+    /// Cluster name.
+    pub cluster: String,
+    /// Region the resources live in.
+    pub region: Option<String>,
+    /// VPC ID.
+    pub vpc_id: Option<String>,
+    /// DHCP options set ID.
+    pub dhcp_options_id: Option<String>,
+    /// Subnet ID.
+    pub subnet_id: Option<String>,
+    /// Internet gateway ID.
+    pub internet_gateway_id: Option<String>,
+    /// Route table ID.
+    pub route_table_id: Option<String>,
+    /// Security group ID.
+    pub security_group_id: Option<String>,
+    /// Network load balancer ARN.
+    pub load_balancer_arn: Option<String>,
+    /// The load balancer's DNS name: the cluster's Kubernetes API endpoint.
+    pub load_balancer_dns_name: Option<String>,
+    /// Target group ARN.
+    pub target_group_arn: Option<String>,
+    /// Listener ARN.
+    pub listener_arn: Option<String>,
+    /// The image the instances were started from.
+    pub image_id: Option<String>,
+    /// Key pair name.
+    pub key_pair_name: Option<String>,
+    /// Where the key pair's private key is stored.
+    pub key_path: Option<PathBuf>,
+    /// Instances by node name (`master-0`, ...).
+    pub instances: BTreeMap<String, InstanceState>,
+}
+
+/// One machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceState {
+    /// EC2 instance ID.
+    pub id: String,
+    /// Master or worker.
+    pub role: Role,
+    /// Fixed private IP.
+    pub private_ip: Option<String>,
+    /// Public IP, once assigned.
+    pub public_ip: Option<String>,
+    /// Public DNS name, when AWS gives one.
+    pub public_dns: Option<String>,
+}
+
+impl InfraState {
+    /// An empty state for `cluster`.
+    pub fn new(cluster: impl Into<String>) -> Self {
+        InfraState {
+            cluster: cluster.into(),
+            ..Default::default()
+        }
+    }
+
+    /// The Kubernetes API endpoint (the load balancer's DNS name), once it exists.
+    pub fn api_endpoint(&self) -> Option<&str> {
+        self.load_balancer_dns_name.as_deref()
+    }
+}
+
+/// Reads `<dir>/state.json`; `Ok(None)` when there is none yet.
+///
+/// # Errors
+/// [`Error::File`] when it cannot be read or parsed.
+pub fn load_state(dir: &Path) -> Result<Option<InfraState>> {
+    let path = dir.join(STATE_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(Error::File {
+                path,
+                reason: e.to_string(),
+            });
+        }
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| Error::File {
+            path,
+            reason: format!("not a valid state file: {e}"),
+        })
+}
+
+/// Writes `<dir>/state.json` whole (temp file + rename), mode 0600; creates `dir` (0700) if
+/// missing.
+///
+/// # Errors
+/// [`Error::File`] when it cannot be written.
+pub fn save_state(dir: &Path, state: &InfraState) -> Result<()> {
+    let path = dir.join(STATE_FILE);
+    let file_err = |reason: String| Error::File {
+        path: path.clone(),
+        reason,
+    };
+    let json = serde_json::to_vec_pretty(state).map_err(|e| file_err(e.to_string()))?;
+    if !dir.exists() {
+        k8s_files::ensure_private_dir(dir).map_err(|e| file_err(e.to_string()))?;
+    }
+    k8s_files::write_file(&path, &json, k8s_files::Mode::Secret)
+        .map_err(|e| file_err(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(load_state(tmp.path()).unwrap(), None);
+        let mut s = InfraState::new("c");
+        s.vpc_id = Some("vpc-1".into());
+        s.load_balancer_dns_name = Some("c-1.elb".into());
+        s.instances.insert(
+            "master-0".into(),
+            InstanceState {
+                id: "i-1".into(),
+                role: Role::Master,
+                private_ip: Some("172.31.0.10".into()),
+                public_ip: None,
+                public_dns: None,
+            },
+        );
+        save_state(tmp.path(), &s).unwrap();
+        assert_eq!(load_state(tmp.path()).unwrap(), Some(s.clone()));
+        assert_eq!(s.api_endpoint(), Some("c-1.elb"));
+    }
+}

@@ -47,6 +47,11 @@ pub enum Command {
         after_help = "Example:\n  k8s-hard --dir prod init --name prod --region eu-west-1 --workers 5"
     )]
     Init(InitArgs),
+    /// The AWS network, load balancer and machines (seed "AWS CLOUD RESOURCES" to STEP 3).
+    ///
+    /// Credentials and region follow the AWS CLI: AWS_PROFILE, AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY, ~/.aws/config and credentials; the region is cluster.yaml's.
+    Infra(InfraArgs),
     /// The cluster PKI: a CA and every component certificate (seed STEP 4).
     #[command(subcommand)]
     Pki(PkiCommand),
@@ -178,4 +183,40 @@ pub struct DistributeArgs {
     /// Folder on the nodes (default the login user's home, as the seed).
     #[arg(long, value_name = "DIR")]
     pub target_dir: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InfraArgs {
+    #[command(subcommand)]
+    pub command: InfraCommand,
+    /// A named AWS profile (default AWS_PROFILE, else `default`).
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// Send every AWS call to this endpoint (an emulator such as moto); AWS_ENDPOINT_URL works too.
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InfraCommand {
+    /// Show what `up` would create or change; makes no change.
+    #[command(
+        after_help = "Example:\n  k8s-hard infra plan\n  k8s-hard infra plan --output json | jq '.changes | length'"
+    )]
+    Plan,
+    /// Create what is missing (idempotent) and record IDs, public IPs and the load balancer's
+    /// DNS name (the API endpoint) in DIR/state.json.
+    #[command(after_help = "Example:\n  AWS_PROFILE=lab k8s-hard infra up")]
+    Up,
+    /// Every resource, its ID and state; exits 1 while anything is missing.
+    #[command(after_help = "Example:\n  k8s-hard infra status --output json")]
+    Status,
+    /// Delete everything the cluster owns (ownership tag), in dependency order; lists anything
+    /// left behind and exits 1 if there is.
+    #[command(after_help = "Example:\n  k8s-hard infra down --yes")]
+    Down {
+        /// Do not ask.
+        #[arg(long, short)]
+        yes: bool,
+    },
 }

@@ -40,6 +40,7 @@ fn run(cli: &Cli, ui: &Ui) -> anyhow::Result<bool> {
     let dir = &cli.dir;
     match &cli.command {
         Command::Init(args) => commands::init::run(dir, args, ui).map(|()| true),
+        Command::Infra(args) => commands::infra::run(dir, args, ui),
         Command::Pki(cmd) => commands::pki::run(dir, cmd, ui),
         Command::Kubeconfig(cmd) => commands::kubeconfig::run(dir, cmd, ui),
         Command::EncryptionConfig(cmd) => commands::encryption_config::run(dir, cmd, ui),

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use ipnet::{IpNet, Ipv4Net};
+use k8s_aws_infra::{ImageSpec, InfraSpec, InfraState, NodeSpec};
 use k8s_pki::{KeyAlgorithm, PkiInputs, Subject, Validity};
 use serde::{Deserialize, Serialize};
 
@@ -315,8 +316,12 @@ pub struct Cluster {
     pub path: PathBuf,
     pub masters: Vec<ResolvedNode>,
     pub workers: Vec<ResolvedNode>,
+    pub vpc_cidr: IpNet,
+    pub subnet_cidr: IpNet,
     pub service_cidr: IpNet,
     pub key_algorithm: KeyAlgorithm,
+    /// What `infra up` recorded in `<dir>/state.json`, if it ran.
+    pub state: Option<InfraState>,
 }
 
 fn parse_cidr(field: &str, value: &str) -> Result<IpNet> {
@@ -336,6 +341,14 @@ fn parse_ip(field: &str, value: &str) -> Result<IpAddr> {
     value
         .parse()
         .map_err(|_| anyhow::anyhow!("{field}: {value:?} is not an IP address"))
+}
+
+/// The infra library's node name (`master-0`, the user-data `name=`): the cluster node name
+/// without the `<cluster>-` prefix, so the instance's Name tag is the node name again.
+pub fn infra_node_name(cluster: &str, node: &str) -> String {
+    node.strip_prefix(&format!("{cluster}-"))
+        .unwrap_or(node)
+        .to_string()
 }
 
 /// The domain AWS gives instances in `region`.
@@ -467,8 +480,11 @@ impl ClusterSpec {
         Ok(Cluster {
             masters,
             workers,
+            vpc_cidr,
+            subnet_cidr,
             service_cidr,
             key_algorithm,
+            state: None,
             path,
             spec: self,
         })
@@ -588,14 +604,38 @@ fn resolve_group(
 }
 
 impl Cluster {
-    /// Reads and validates `<dir>/cluster.yaml`.
+    /// Reads and validates `<dir>/cluster.yaml`, with what `infra up` recorded in
+    /// `<dir>/state.json` on top: the API endpoint and the instances' public IPs.
     pub fn load(dir: &Path) -> Result<Cluster> {
         let path = dir.join(FILE_NAME);
         let text =
             fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        ClusterSpec::parse(&text, &path)?
+        let mut cluster = ClusterSpec::parse(&text, &path)?
             .resolve(path.clone())
-            .with_context(|| format!("{}: invalid cluster spec", path.display()))
+            .with_context(|| format!("{}: invalid cluster spec", path.display()))?;
+        let state = k8s_aws_infra::load_state(dir)?;
+        if let Some(state) = &state {
+            if state.cluster != cluster.spec.name {
+                bail!(
+                    "{} belongs to cluster {:?}, but {} names {:?}",
+                    dir.join(k8s_aws_infra::STATE_FILE).display(),
+                    state.cluster,
+                    path.display(),
+                    cluster.spec.name
+                );
+            }
+            let name = cluster.spec.name.clone();
+            for node in cluster.masters.iter_mut().chain(cluster.workers.iter_mut()) {
+                let recorded = state.instances.get(&infra_node_name(&name, &node.name));
+                if node.public_ip.is_none() {
+                    node.public_ip = recorded
+                        .and_then(|i| i.public_ip.as_deref())
+                        .and_then(|ip| ip.parse().ok());
+                }
+            }
+        }
+        cluster.state = state;
+        Ok(cluster)
     }
 
     /// Reads `<dir>/cluster.yaml`, first writing the default one if there is none.
@@ -615,9 +655,65 @@ impl Cluster {
         Ok((Cluster::load(dir)?, created))
     }
 
-    /// The API endpoint: cluster.yaml's, else the one `infra up` recorded.
+    /// The API endpoint: cluster.yaml's, else the load balancer `infra up` recorded.
     pub fn api_endpoint(&self) -> Option<String> {
-        self.spec.api.endpoint.clone()
+        self.spec.api.endpoint.clone().or_else(|| {
+            self.state
+                .as_ref()
+                .and_then(|s| s.api_endpoint())
+                .map(str::to_string)
+        })
+    }
+
+    /// The inputs of `k8s-aws-infra` for this cluster.
+    pub fn infra_spec(&self) -> Result<InfraSpec> {
+        let v4 = |field: &str, net: IpNet| match net {
+            IpNet::V4(n) => Ok(n),
+            IpNet::V6(_) => Err(anyhow::anyhow!("{field}: AWS clusters need IPv4 ranges")),
+        };
+        let name = &self.spec.name;
+        let node = |group: &str, i: usize, n: &ResolvedNode| -> Result<NodeSpec> {
+            let IpAddr::V4(private_ip) = n.private_ip else {
+                bail!("{group}[{i}].private_ip: AWS nodes need IPv4 addresses");
+            };
+            let pod_cidr = n.pod_cidr.map(|p| v4("pod_cidr", p)).transpose()?;
+            Ok(NodeSpec {
+                name: infra_node_name(name, &n.name),
+                private_ip,
+                pod_cidr,
+            })
+        };
+        let masters = self
+            .masters
+            .iter()
+            .enumerate()
+            .map(|(i, n)| node("masters", i, n))
+            .collect::<Result<_>>()?;
+        let workers = self
+            .workers
+            .iter()
+            .enumerate()
+            .map(|(i, n)| node("workers", i, n))
+            .collect::<Result<_>>()?;
+        let aws = &self.spec.aws;
+        let mut spec = InfraSpec::new(name.clone(), 0, 0);
+        spec.region = Some(self.spec.region.clone());
+        spec.vpc_cidr = v4("network.vpc_cidr", self.vpc_cidr)?;
+        spec.subnet_cidr = v4("network.subnet_cidr", self.subnet_cidr)?;
+        spec.masters = masters;
+        spec.workers = workers;
+        spec.instance_type = aws.instance_type.clone();
+        spec.image = ImageSpec {
+            owner: aws.ami_owner.clone(),
+            name: aws.ami_name_filter.clone(),
+        };
+        spec.ssh_ingress_cidr = v4(
+            "aws.ssh_ingress_cidr",
+            parse_cidr("aws.ssh_ingress_cidr", &aws.ssh_ingress_cidr)?,
+        )?;
+        spec.validate()
+            .with_context(|| format!("{}: not valid for AWS", self.path.display()))?;
+        Ok(spec)
     }
 
     /// The inputs of `k8s-pki` for this cluster.

@@ -4,6 +4,7 @@ pub mod bundle;
 pub mod completions;
 pub mod distribute;
 pub mod encryption_config;
+pub mod infra;
 pub mod init;
 pub mod kubeconfig;
 pub mod pki;

@@ -99,8 +99,7 @@ async fn up(
     dir: &Path,
     ui: &Ui,
 ) -> Result<()> {
-    let report = infra.up(spec, previous, dir).await;
-    let report = report?;
+    let report = infra.up(spec, previous, dir).await?;
     save_state(dir, &report.state)?;
     let endpoint = report.state.api_endpoint().unwrap_or("(none)").to_string();
     ui.status(format!(
@@ -149,10 +148,12 @@ async fn down(
         }
     }
     let report = infra.down(spec, previous).await?;
-    let mut state = previous.clone();
-    if report.left_behind.is_empty() {
-        state = InfraState::new(spec.cluster.clone());
-    }
+    // Keep the IDs of anything left behind, so the next `down` finds it again.
+    let state = if report.left_behind.is_empty() {
+        InfraState::new(spec.cluster.clone())
+    } else {
+        previous.clone()
+    };
     save_state(dir, &state)?;
     ui.result(&report, || {
         let mut out = format!("deleted {} resource(s)\n", report.deleted.len());

@@ -731,6 +731,64 @@ async fn an_up_interrupted_after_the_vpc_converges_with_one_vpc() {
 }
 
 #[tokio::test]
+async fn an_existing_private_key_is_imported_not_overwritten() {
+    let moto = Moto::shared();
+    let infra = infra(moto).await;
+    let sdk = sdk(moto).await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec("own-key", 1, 0);
+    let key = key_path(dir.path(), "own-key");
+    std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen (Debian openssh-client) must be installed");
+    assert!(made.success());
+    let before = std::fs::read(&key).unwrap();
+
+    let up = infra
+        .up(&spec, &InfraState::default(), dir.path())
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(&key).unwrap(),
+        before,
+        "the local key was overwritten"
+    );
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let pairs = ec2
+        .describe_key_pairs()
+        .key_names("own-key")
+        .send()
+        .await
+        .unwrap();
+    let pair = &pairs.key_pairs()[0];
+    assert_eq!(tag(pair.tags(), OWNER), Some("own-key"));
+    let instance_key = ec2
+        .describe_instances()
+        .filters(owner("own-key"))
+        .send()
+        .await
+        .unwrap()
+        .reservations()[0]
+        .instances()[0]
+        .key_name()
+        .map(str::to_string);
+    assert_eq!(instance_key.as_deref(), Some("own-key"));
+
+    let again = infra.up(&spec, &up.state, dir.path()).await.unwrap();
+    assert_eq!(again.calls.mutating, 0, "{:?}", again.changes);
+    let down = infra.down(&spec, &up.state).await.unwrap();
+    assert!(down.left_behind.is_empty(), "{:?}", down.left_behind);
+    assert_eq!(
+        std::fs::read(&key).unwrap(),
+        before,
+        "down removed the local key"
+    );
+}
+
+#[tokio::test]
 async fn two_clusters_in_one_account_do_not_see_each_other() {
     let moto = Moto::shared();
     let infra = infra(moto).await;

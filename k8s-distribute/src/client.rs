@@ -54,6 +54,10 @@ pub struct UploadOptions {
     /// Target folder on every node (created if missing); `None` is the login user's home, as
     /// in the seed. A relative path is relative to the home folder; `~` is not expanded.
     pub target_dir: Option<String>,
+    /// Only compare: report what an upload would do ([`FileStatus::WouldSend`],
+    /// [`FileStatus::WouldFixMode`], [`FileStatus::Unchanged`]) and change nothing on the
+    /// nodes (not even the clean-up of stale temp files).
+    pub check_only: bool,
 }
 
 /// Something that happened on one node, for progress display. Events of different nodes
@@ -92,6 +96,13 @@ pub enum Event {
         /// The node.
         node: String,
         /// The error, as text.
+        reason: String,
+    },
+    /// [`SshClient::wait_ready`]: not reachable yet; another attempt follows.
+    NotYet {
+        /// The node.
+        node: String,
+        /// Why this attempt failed.
         reason: String,
     },
 }
@@ -196,6 +207,22 @@ fn display_opt<S: serde::Serializer>(
         Some(e) => s.serialize_some(&e.to_string()),
         None => s.serialize_none(),
     }
+}
+
+/// One node's outcome of [`SshClient::wait_ready`].
+#[derive(Debug, Serialize)]
+pub struct NodeReady {
+    /// The node's name.
+    pub node: String,
+    /// `host:port`.
+    pub address: String,
+    /// Connection attempts made.
+    pub attempts: usize,
+    /// How long until it answered (or gave up), in milliseconds.
+    pub waited_ms: u64,
+    /// Why it is not ready; `None` when it is.
+    #[serde(serialize_with = "display_opt")]
+    pub error: Option<Error>,
 }
 
 /// Connects to nodes with one private key and one source of trusted host keys.
@@ -304,11 +331,10 @@ impl SshClient {
     ) -> Result<UploadReport> {
         manifest.validate()?;
         let loaded = load_all(manifest)?;
-        let dir = options.target_dir.as_deref().unwrap_or(".");
         let jobs: Vec<_> = manifest
             .nodes
             .iter()
-            .map(|nf| self.upload_one(nf, &loaded, dir, progress))
+            .map(|nf| self.upload_one(nf, &loaded, options, progress))
             .collect();
         Ok(UploadReport {
             nodes: bounded_in_order(jobs, self.concurrency).await,
@@ -319,9 +345,10 @@ impl SshClient {
         &self,
         nf: &NodeFiles,
         loaded: &HashMap<PathBuf, Loaded>,
-        dir: &str,
+        options: &UploadOptions,
         progress: &(dyn Fn(Event) + Sync),
     ) -> NodeReport {
+        let dir = options.target_dir.as_deref().unwrap_or(".");
         let planned: Vec<Planned<'_>> = nf
             .files
             .iter()
@@ -344,8 +371,15 @@ impl SshClient {
         };
         let result = match self.connect(node, progress).await {
             Ok(session) => {
-                let r =
-                    transfer::upload_node(&session, dir, &planned, &mut statuses, &on_file).await;
+                let r = transfer::upload_node(
+                    &session,
+                    dir,
+                    &planned,
+                    options.check_only,
+                    &mut statuses,
+                    &on_file,
+                )
+                .await;
                 session.close().await;
                 r
             }
@@ -371,6 +405,88 @@ impl SshClient {
             address: node.host_port(),
             files,
             error,
+        }
+    }
+
+    /// Waits until every node accepts an SSH login (host key checked, key authentication), for
+    /// at most `within` per node: what to do after machines are started, while their sshd is
+    /// not listening yet. All nodes are tried at once (each attempt within the concurrency
+    /// bound); refused, reset or timed-out connections are retried with backoff (0.5 s up to
+    /// 5 s), and each retry is reported as [`Event::NotYet`]. A host key or authentication
+    /// failure ends that node's wait at once: waiting cannot fix it.
+    pub async fn wait_ready(
+        &self,
+        nodes: &[Node],
+        within: Duration,
+        progress: &(dyn Fn(Event) + Sync),
+    ) -> Vec<NodeReady> {
+        let places = Semaphore::new(self.concurrency);
+        let jobs = nodes
+            .iter()
+            .map(|node| self.wait_one(node, within, &places, progress));
+        futures::future::join_all(jobs).await
+    }
+
+    async fn wait_one(
+        &self,
+        node: &Node,
+        within: Duration,
+        places: &Semaphore,
+        progress: &(dyn Fn(Event) + Sync),
+    ) -> NodeReady {
+        let start = tokio::time::Instant::now();
+        let mut delay = Duration::from_millis(500);
+        let mut attempts = 0;
+        let error = loop {
+            attempts += 1;
+            progress(Event::Connecting {
+                node: node.name.clone(),
+                attempt: attempts,
+            });
+            let attempt = {
+                let _place = places.acquire().await.ok();
+                session::connect(&self.shared, node).await
+            };
+            match attempt {
+                Ok(session) => {
+                    session.close().await;
+                    progress(Event::Connected {
+                        node: node.name.clone(),
+                    });
+                    break None;
+                }
+                Err(ConnectFailure::Final(e)) => break Some(e),
+                Err(ConnectFailure::Transient(reason)) => {
+                    if start.elapsed() + delay > within {
+                        break Some(Error::Connect {
+                            node: node.name.clone(),
+                            address: node.host_port(),
+                            reason: format!(
+                                "no SSH login within {} s ({attempts} attempts); last: {reason}",
+                                within.as_secs()
+                            ),
+                        });
+                    }
+                    progress(Event::NotYet {
+                        node: node.name.clone(),
+                        reason,
+                    });
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        let result = match error {
+            None => Ok(()),
+            Some(e) => Err(e),
+        };
+        report_end(progress, &node.name, &result);
+        NodeReady {
+            node: node.name.clone(),
+            address: node.host_port(),
+            attempts,
+            waited_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+            error: result.err(),
         }
     }
 

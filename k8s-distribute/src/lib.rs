@@ -14,6 +14,9 @@
 //!   skipped, so a second run sends nothing.
 //! - [`SshClient::run`] runs a command on a set of nodes and returns each one's output and exit
 //!   status.
+//! - [`SshClient::wait_ready`] waits (bounded) until freshly started machines accept a login;
+//!   [`UploadOptions::check_only`] compares what is on the nodes with the manifest, changing
+//!   nothing.
 //!
 //! What it does not do: create the files (see `k8s-pki` and `k8s-kubeconfig`), move them to
 //! their system folders with `sudo` (later bootstrap steps, via [`SshClient::run`]), talk to AWS,
@@ -68,8 +71,8 @@ mod session;
 mod transfer;
 
 pub use client::{
-    CommandOutput, Event, FileReport, NodeReport, NodeRun, SshClient, SshSettings, UploadOptions,
-    UploadReport,
+    CommandOutput, Event, FileReport, NodeReady, NodeReport, NodeRun, SshClient, SshSettings,
+    UploadOptions, UploadReport,
 };
 pub use error::{Error, Result};
 pub use host_keys::{HostKeys, UnknownHosts};

@@ -29,6 +29,21 @@ pub enum FileStatus {
     ModeFixed,
     /// Not in place (the previous file, if any, is untouched); the reason says why.
     Failed(String),
+    /// Check only ([`UploadOptions::check_only`](crate::UploadOptions::check_only)): an upload
+    /// would send it; the reason says whether it is missing or differs.
+    WouldSend(String),
+    /// Check only: the file is right but its mode is not; an upload would fix the mode.
+    WouldFixMode,
+}
+
+impl FileStatus {
+    /// True when the file is in place with the right content and mode after this run.
+    pub fn is_in_place(&self) -> bool {
+        matches!(
+            self,
+            FileStatus::Sent | FileStatus::Unchanged | FileStatus::ModeFixed
+        )
+    }
 }
 
 /// A local file read into memory, with its digest.
@@ -82,18 +97,25 @@ fn cd(dir: &str) -> String {
 }
 
 /// The `check` step: every present file's sha256 (one `sha256sum` for all), a `--` line, then
-/// their modes (one `stat`). Also removes temp files an interrupted earlier run left behind.
-pub(crate) fn render_check(dir: &str, names: &[&str]) -> String {
+/// their modes (one `stat`). Unless `read_only`, it also creates the folder and removes temp
+/// files an interrupted earlier run left behind; read-only, a missing folder means no files.
+pub(crate) fn render_check(dir: &str, names: &[&str], read_only: bool) -> String {
     let quoted: Vec<String> = names.iter().map(|n| sh_quote(n)).collect();
     let stale: Vec<String> = names
         .iter()
         .map(|n| format!("{}*", sh_quote(&format!(".{n}.k8s-hard-tmp."))))
         .collect();
     let q = quoted.join(" ");
+    let prelude = if read_only {
+        format!(
+            "cd -- {} 2>/dev/null || {{ echo --; exit 0; }}\n",
+            sh_quote(dir)
+        )
+    } else {
+        format!("{}rm -f -- {}\n", cd(dir), stale.join(" "))
+    };
     format!(
-        "{}rm -f -- {}\nsha256sum -- {q} 2>/dev/null\necho --\nstat -c '%a %n' -- {q} 2>/dev/null\nexit 0\n",
-        cd(dir),
-        stale.join(" ")
+        "{prelude}sha256sum -- {q} 2>/dev/null\necho --\nstat -c '%a %n' -- {q} 2>/dev/null\nexit 0\n"
     )
 }
 
@@ -219,18 +241,21 @@ pub(crate) fn parse_finalize(out: &str, count: usize) -> Vec<Option<String>> {
     words
 }
 
-/// Runs check, upload and finalize for one node; `on_file` hears each file's final status.
-/// Returns the status of every file, in order. An `Err` means the node failed as a whole
-/// (files not yet decided are then reported failed by the caller).
+/// Runs check, upload and finalize for one node (only check when `check_only`); `on_file`
+/// hears each file's final status. Fills the status of every file, in order. An `Err` means
+/// the node failed as a whole (files not yet decided are then reported failed by the caller).
 pub(crate) async fn upload_node(
     session: &Session,
     dir: &str,
     files: &[Planned<'_>],
+    check_only: bool,
     statuses: &mut [Option<FileStatus>],
     on_file: &(dyn Fn(&str, &FileStatus) + Sync),
 ) -> Result<(), Error> {
     let names: Vec<&str> = files.iter().map(|f| f.name).collect();
-    let check = session.exec_ok("check", &render_check(dir, &names)).await?;
+    let check = session
+        .exec_ok("check", &render_check(dir, &names, check_only))
+        .await?;
     let present = parse_check(&check, &names).map_err(|r| session.remote_err("check", r))?;
 
     // Decide per file: unchanged, chmod only, or send.
@@ -248,6 +273,22 @@ pub(crate) async fn upload_node(
             }
             _ => to_send.push(i),
         }
+    }
+    if check_only {
+        for &i in &to_send {
+            let why = match &present[i] {
+                Present::Absent => "missing on the node",
+                Present::Found { .. } => "differs from the local file",
+            };
+            let status = FileStatus::WouldSend(why.into());
+            on_file(files[i].name, &status);
+            statuses[i] = Some(status);
+        }
+        for &i in &chmod {
+            on_file(files[i].name, &FileStatus::WouldFixMode);
+            statuses[i] = Some(FileStatus::WouldFixMode);
+        }
+        return Ok(());
     }
     if to_send.is_empty() && chmod.is_empty() {
         return Ok(());
@@ -391,7 +432,11 @@ mod tests {
         std::fs::write(d.join("a.pem"), b"hello").unwrap();
         std::fs::set_permissions(d.join("a.pem"), std::fs::Permissions::from_mode(0o644)).unwrap();
         std::fs::write(d.join(".a.pem.k8s-hard-tmp.1-2-3"), b"half").unwrap();
-        let out = sh(d, &render_check(".", &["a.pem", "b.pem"]));
+        // Read-only first: reports the same, touches nothing.
+        let read_only = sh(d, &render_check(".", &["a.pem", "b.pem"], true));
+        assert!(d.join(".a.pem.k8s-hard-tmp.1-2-3").exists());
+        let out = sh(d, &render_check(".", &["a.pem", "b.pem"], false));
+        assert_eq!(read_only, out);
         let parsed = parse_check(&out, &["a.pem", "b.pem"]).unwrap();
         assert_eq!(
             parsed,
@@ -405,6 +450,10 @@ mod tests {
         );
         assert!(!d.join(".a.pem.k8s-hard-tmp.1-2-3").exists());
         assert!(parse_check("garbage", &["a.pem"]).is_err());
+        // A folder that does not exist: read-only says "no files" and creates nothing.
+        let none = sh(d, &render_check("nowhere", &["a.pem"], true));
+        assert_eq!(parse_check(&none, &["a.pem"]).unwrap(), [Present::Absent]);
+        assert!(!d.join("nowhere").exists());
     }
 
     /// The rename-after-verify logic against a real shell: a temp whose content does not match

@@ -4,6 +4,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::process::Command;
+use std::time::Duration;
 
 use common::*;
 use k8s_distribute::{
@@ -280,6 +281,135 @@ async fn a_stopped_sshd_fails_that_node_only() {
 }
 
 #[tokio::test]
+async fn check_only_reports_what_an_upload_would_do_and_changes_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let hosts = SshdHosts::start(&["127.0.0.10", "127.0.0.20"]);
+    let manifest = manifest(&hosts, 1);
+    let client = client(
+        hosts.client_key(),
+        known_hosts(&hosts, UnknownHosts::Refuse),
+    );
+    let check = UploadOptions {
+        check_only: true,
+        ..UploadOptions::default()
+    };
+    let before = home_files(hosts[1].home());
+    let fresh = client.upload(&manifest, &check, &|_| {}).await.unwrap();
+    for nr in &fresh.nodes {
+        assert!(nr.is_success(), "{nr:?}");
+        assert!(
+            nr.files
+                .iter()
+                .all(|f| f.status == FileStatus::WouldSend("missing on the node".into())),
+            "{nr:?}"
+        );
+    }
+    assert_eq!(
+        home_files(hosts[1].home()),
+        before,
+        "check-only wrote files"
+    );
+
+    client.upload(&manifest, &opts(), &|_| {}).await.unwrap();
+    let w0 = &hosts[1];
+    let key = format!("{NAME}-worker-0-key.pem");
+    std::fs::set_permissions(w0.home().join(&key), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(w0.home().join("ca.pem"), b"tampered").unwrap();
+    let stale = w0.home().join(".ca.pem.k8s-hard-tmp.1-2-3");
+    std::fs::write(&stale, b"half").unwrap();
+    let report = client.upload(&manifest, &check, &|_| {}).await.unwrap();
+    let status = |n: &str| {
+        &report.nodes[1]
+            .files
+            .iter()
+            .find(|f| f.name == n)
+            .unwrap()
+            .status
+    };
+    assert_eq!(
+        status("ca.pem"),
+        &FileStatus::WouldSend("differs from the local file".into())
+    );
+    assert_eq!(status(&key), &FileStatus::WouldFixMode);
+    assert_eq!(report.nodes[1].count(&FileStatus::Unchanged), 3);
+    assert!(
+        report.nodes[0]
+            .files
+            .iter()
+            .all(|f| f.status == FileStatus::Unchanged)
+    );
+    // Nothing was repaired or cleaned.
+    assert_eq!(
+        std::fs::read(w0.home().join("ca.pem")).unwrap(),
+        b"tampered"
+    );
+    assert!(stale.exists());
+    let json = serde_json::to_value(&report.nodes[1]).unwrap();
+    assert_eq!(json["files"][0]["status"], "would_send");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_ready_waits_for_a_late_sshd_and_gives_up_on_time() {
+    let mut hosts = SshdHosts::start(&["127.0.0.10", "127.0.0.20"]);
+    let (mut nodes, workers) = nodes(&hosts, 1);
+    nodes.extend(workers);
+    let client = client(
+        hosts.client_key(),
+        known_hosts(&hosts, UnknownHosts::Refuse),
+    );
+    hosts.host_mut(1).stop();
+    let events = Events::default();
+    let record = |e| events.push(e);
+    let wait = client.wait_ready(&nodes, Duration::from_secs(30), &record);
+    let boot = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        hosts.host_mut(1).start();
+    };
+    let (ready, ()) = tokio::join!(wait, boot);
+    assert!(ready.iter().all(|r| r.error.is_none()), "{ready:?}");
+    assert_eq!(ready[0].attempts, 1);
+    assert!(
+        ready[1].attempts > 1 && ready[1].waited_ms >= 1000,
+        "{:?}",
+        ready[1]
+    );
+    let not_yet = events
+        .take()
+        .iter()
+        .filter(|e| matches!(e, Event::NotYet { node, .. } if node.ends_with("worker-0")))
+        .count();
+    assert_eq!(not_yet, ready[1].attempts - 1);
+
+    // Never up: gives up after the bound, naming the node and the bound.
+    hosts.host_mut(1).stop();
+    let start = std::time::Instant::now();
+    let ready = client
+        .wait_ready(&nodes[1..], Duration::from_secs(2), &|_| {})
+        .await;
+    assert!(start.elapsed() < Duration::from_secs(8));
+    let err = ready[0].error.as_ref().unwrap().to_string();
+    assert!(
+        err.contains("worker-0") && err.contains("within 2 s"),
+        "{err}"
+    );
+
+    // A wrong key is final at once: waiting cannot fix it.
+    let stranger = client_with(&hosts.stranger_key(), &hosts);
+    let ready = stranger
+        .wait_ready(&nodes[..1], Duration::from_secs(30), &|_| {})
+        .await;
+    assert!(
+        matches!(ready[0].error, Some(Error::Auth { .. })),
+        "{ready:?}"
+    );
+    assert_eq!(ready[0].attempts, 1);
+}
+
+fn client_with(key: &std::path::Path, hosts: &SshdHosts) -> SshClient {
+    client(key, known_hosts(hosts, UnknownHosts::Refuse))
+}
+
+#[tokio::test]
 async fn a_wrong_private_key_is_an_auth_error_and_not_retried() {
     let hosts = SshdHosts::start(&["127.0.0.10"]);
     let manifest = manifest(&hosts, 1);
@@ -386,6 +516,7 @@ async fn a_full_target_folder_fails_those_files_cleanly() {
     );
     let options = UploadOptions {
         target_dir: Some("k8s".into()),
+        ..UploadOptions::default()
     };
     let report = client.upload(&manifest, &options, &|_| {}).await.unwrap();
     let nr = &report.nodes[0];

@@ -100,6 +100,7 @@ pub fn upload(
     let client = SshClient::new(&settings)?;
     let options = UploadOptions {
         target_dir: args.target_dir.clone(),
+        ..UploadOptions::default()
     };
     let ui = *ui;
     let progress = move |event: Event| match event {

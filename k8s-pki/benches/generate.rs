@@ -1,6 +1,6 @@
 //! How long a whole cluster PKI takes: 3+3 and 3+200 nodes with RSA-2048 and ECDSA P-256, and
 //! 3+1000 with P-256; plus one key generation alone, the floor RSA runs are judged against
-//! ((keys × keygen) ÷ cores).
+//! ((keys × keygen) ÷ cores); and signing alone with keys pre-generated (`k8s-hard up`).
 //!
 //! `cargo bench -p k8s-pki`
 
@@ -64,6 +64,28 @@ fn bench(c: &mut Criterion) {
         });
     }
     whole.finish();
+
+    // `k8s-hard up`'s critical path: keys were made while AWS worked, only signing is left.
+    let mut after_keys = c.benchmark_group("sign with pre-generated keys");
+    after_keys.sample_size(10);
+    for workers in [3, 200] {
+        let pki = Pki::new(inputs(workers, KeyAlgorithm::Rsa2048)).expect("valid inputs");
+        let none = k8s_pki::Existing::new();
+        let options = k8s_pki::ReconcileOptions::default();
+        after_keys.bench_function(format!("3+{workers} rsa-2048"), |b| {
+            b.iter_batched(
+                || pki.pregenerate_keys(&none, &options).expect("keys"),
+                |keys| {
+                    black_box(
+                        pki.reconcile_with_keys(&none, &options, keys)
+                            .expect("signs"),
+                    )
+                },
+                criterion::BatchSize::PerIteration,
+            )
+        });
+    }
+    after_keys.finish();
 
     // Re-running on an unchanged PKI: parse, verify and compare everything, write nothing.
     let pki = Pki::new(inputs(200, KeyAlgorithm::EcdsaP256)).expect("valid inputs");

@@ -1,6 +1,8 @@
 //! Making certificates: parameters from a spec, keys in parallel, signing, and the
 //! keep-or-reissue decision for material that already exists.
 
+use std::collections::BTreeMap;
+
 use rayon::prelude::*;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -252,14 +254,103 @@ fn leaf_decision(
     }
 }
 
+/// Private keys made ahead of signing, by certificate name (see
+/// [`Pki::pregenerate_keys`](crate::Pki::pregenerate_keys)). Debug output shows names only.
+#[derive(Default)]
+pub struct KeyBatch {
+    algorithm: Option<KeyAlgorithm>,
+    keys: BTreeMap<String, KeyPair>,
+}
+
+impl std::fmt::Debug for KeyBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyBatch")
+            .field("algorithm", &self.algorithm)
+            .field("names", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl KeyBatch {
+    /// How many keys it holds.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True when it holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The certificate names it holds keys for.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
+    }
+
+    /// The DER `SubjectPublicKeyInfo` of the key for `name`.
+    pub fn public_key_der(&self, name: &str) -> Option<Vec<u8>> {
+        self.keys
+            .get(name)
+            .map(|k| rcgen::PublicKeyData::subject_public_key_info(k))
+    }
+
+    /// The key for `name`, if it holds one of `algorithm`.
+    fn take(&mut self, name: &str, algorithm: KeyAlgorithm) -> Option<KeyPair> {
+        if self.algorithm != Some(algorithm) {
+            return None;
+        }
+        self.keys.remove(name)
+    }
+}
+
+/// True when `pair` holds a key of `algorithm` that parses (one a re-issue would reuse).
+fn usable_key(name: &str, pair: Option<&ExistingPair>, algorithm: KeyAlgorithm) -> bool {
+    pair.and_then(|p| p.key_pem.as_ref())
+        .and_then(|k| parse_key(name, k).ok())
+        .is_some_and(|k| inspect::key_algorithm(&k) == Some(algorithm))
+}
+
+/// Generates, in parallel, every key [`reconcile`] would have to make for `existing` whatever
+/// the addresses turn out to be: the CA's when there is no CA (or it is being replaced), and
+/// each leaf's that has no usable key.
+pub(crate) fn pregenerate_keys(
+    specs: &[CertSpec],
+    algorithm: KeyAlgorithm,
+    existing: &Existing,
+    options: &ReconcileOptions,
+) -> Result<KeyBatch> {
+    let needing: Vec<&str> = specs
+        .iter()
+        .filter(|spec| {
+            let pair = existing.get(&spec.name);
+            if spec.is_ca() {
+                options.replace_ca
+                    || pair.is_none_or(|p| p.cert_pem.is_none() && p.key_pem.is_none())
+            } else {
+                !usable_key(&spec.name, pair, algorithm)
+            }
+        })
+        .map(|s| s.name.as_str())
+        .collect();
+    let keys = needing
+        .par_iter()
+        .map(|name| Ok((name.to_string(), algorithm.generate(name)?)))
+        .collect::<Result<_>>()?;
+    Ok(KeyBatch {
+        algorithm: Some(algorithm),
+        keys,
+    })
+}
+
 /// Brings `existing` in line with `specs`: keeps what is right, makes what is missing,
-/// re-issues what is wrong, with every new key generated in parallel.
+/// re-issues what is wrong, with every new key taken from `batch` or generated in parallel.
 pub(crate) fn reconcile(
     specs: &[CertSpec],
     subject: &Subject,
     algorithm: KeyAlgorithm,
     existing: &Existing,
     options: &ReconcileOptions,
+    mut batch: KeyBatch,
 ) -> Result<Bundle> {
     let Some((ca_spec, leaves)) = specs.split_first() else {
         return Ok(Bundle { items: Vec::new() });
@@ -315,9 +406,17 @@ pub(crate) fn reconcile(
         )
         .map(|s| s.name.as_str())
         .collect();
+    let ready: Vec<Option<KeyPair>> = needing
+        .iter()
+        .map(|name| batch.take(name, algorithm))
+        .collect();
     let mut fresh: Vec<KeyPair> = needing
         .par_iter()
-        .map(|name| algorithm.generate(name))
+        .zip(ready)
+        .map(|(name, key)| match key {
+            Some(key) => Ok(key),
+            None => algorithm.generate(name),
+        })
         .collect::<Result<_>>()?;
     fresh.reverse(); // pop() hands them out in `needing` order
 

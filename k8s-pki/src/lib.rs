@@ -10,6 +10,8 @@
 //!   in memory ([`Pki::generate`]);
 //! - reconciles with existing material ([`Pki::reconcile`]): keeps what is right byte for byte,
 //!   re-issues what is wrong or expiring, and says why; never replaces a CA unless asked;
+//! - makes the keys ahead of the addresses ([`Pki::pregenerate_keys`]), so that a caller that
+//!   waits for machines and a load balancer only has to sign once they exist;
 //! - checks existing material against the spec ([`Pki::check`]);
 //! - reads and writes cfssljson's file layout ([`store`]), keys 0600 in a 0700 folder.
 //!
@@ -64,7 +66,7 @@ pub use algorithm::KeyAlgorithm;
 pub use catalog::{CA, CertSpec, Usage};
 pub use error::{Error, Result};
 pub use inputs::{Node, PkiInputs, Subject, Validity};
-pub use issue::{ClientRequest, ReconcileOptions, Renew, issue_client};
+pub use issue::{ClientRequest, KeyBatch, ReconcileOptions, Renew, issue_client};
 pub use material::{Bundle, Change, Existing, ExistingPair, Issued, SecretPem};
 pub use sans::San;
 
@@ -157,12 +159,43 @@ impl Pki {
     /// [`Error::CaUnusable`] when a CA exists but cannot be used, [`Error::UnknownCertificate`]
     /// for a renewal of an unknown name, [`Error::Crypto`] from the backend.
     pub fn reconcile(&self, existing: &Existing, options: &ReconcileOptions) -> Result<Bundle> {
+        self.reconcile_with_keys(existing, options, KeyBatch::default())
+    }
+
+    /// Generates, in parallel, every private key [`Pki::reconcile`] would have to make for
+    /// `existing`: none of them depends on an address, so this can run while the machines and
+    /// the load balancer are still being created, and [`Pki::reconcile_with_keys`] then only
+    /// signs. Keys are matched by certificate name, so a batch made from a `Pki` of the same
+    /// cluster built before its addresses were known fits the final one.
+    ///
+    /// # Errors
+    /// [`Error::Crypto`] if the backend fails.
+    pub fn pregenerate_keys(
+        &self,
+        existing: &Existing,
+        options: &ReconcileOptions,
+    ) -> Result<KeyBatch> {
+        issue::pregenerate_keys(&self.specs, self.inputs.key_algorithm, existing, options)
+    }
+
+    /// [`Pki::reconcile`], taking each new key from `keys` when it holds one for that name (and
+    /// of this PKI's algorithm) before generating any. Keys of `keys` not needed are dropped.
+    ///
+    /// # Errors
+    /// As [`Pki::reconcile`].
+    pub fn reconcile_with_keys(
+        &self,
+        existing: &Existing,
+        options: &ReconcileOptions,
+        keys: KeyBatch,
+    ) -> Result<Bundle> {
         issue::reconcile(
             &self.specs,
             &self.inputs.subject,
             self.inputs.key_algorithm,
             existing,
             options,
+            keys,
         )
     }
 

@@ -301,3 +301,68 @@ fn check_finds_swapped_and_tampered_files() {
     );
     assert!(later.iter().all(|r| !r.problems.is_empty()));
 }
+
+/// `up`'s order: keys while the machines are created, signing once the addresses are known.
+#[test]
+fn keys_made_before_the_addresses_are_the_keys_signed_for_after() {
+    let mut before = inputs(KeyAlgorithm::EcdsaP256);
+    before.api_endpoints.clear();
+    let early = Pki::new(before).unwrap();
+    let options = ReconcileOptions::default();
+    let batch = early.pregenerate_keys(&BTreeMap::new(), &options).unwrap();
+    assert_eq!(batch.len(), early.specs().len());
+    let expected: BTreeMap<String, Vec<u8>> = batch
+        .names()
+        .map(|n| (n.to_string(), batch.public_key_der(n).unwrap()))
+        .collect();
+
+    let mut after = inputs(KeyAlgorithm::EcdsaP256);
+    after.masters[0].public_ip = Some("3.3.3.3".parse().unwrap());
+    let pki = Pki::new(after).unwrap();
+    let bundle = pki
+        .reconcile_with_keys(&BTreeMap::new(), &options, batch)
+        .unwrap();
+    for item in &bundle.items {
+        let key = rcgen::KeyPair::from_pem(item.key_pem.expose()).unwrap();
+        assert_eq!(
+            rcgen::PublicKeyData::subject_public_key_info(&key),
+            expected[&item.name],
+            "{}",
+            item.name
+        );
+        assert_eq!(item.change, Change::Created);
+    }
+    let rows = pki.check(&bundle.to_existing(), OffsetDateTime::now_utc());
+    assert!(rows.iter().all(|r| r.problems.is_empty()), "{rows:?}");
+
+    // Nothing left to pre-generate for a complete PKI, even with changed addresses.
+    let existing = bundle.to_existing();
+    assert!(
+        early
+            .pregenerate_keys(&existing, &options)
+            .unwrap()
+            .is_empty()
+    );
+    // One key lost: only that one is made; replacing the CA makes the CA's.
+    let mut damaged = existing.clone();
+    damaged.get_mut("admin").unwrap().key_pem = None;
+    let one = early.pregenerate_keys(&damaged, &options).unwrap();
+    assert_eq!(one.names().collect::<Vec<_>>(), ["admin"]);
+    let replace = ReconcileOptions {
+        replace_ca: true,
+        ..ReconcileOptions::default()
+    };
+    let ca = early.pregenerate_keys(&existing, &replace).unwrap();
+    assert_eq!(ca.names().collect::<Vec<_>>(), ["ca"]);
+
+    // A batch of another algorithm is not used: the keys are of the PKI's algorithm.
+    let p384_batch = Pki::new(inputs(KeyAlgorithm::EcdsaP384))
+        .unwrap()
+        .pregenerate_keys(&BTreeMap::new(), &options)
+        .unwrap();
+    let fresh = pki
+        .reconcile_with_keys(&BTreeMap::new(), &options, p384_batch)
+        .unwrap();
+    let rows = pki.check(&fresh.to_existing(), OffsetDateTime::now_utc());
+    assert!(rows.iter().all(|r| r.problems.is_empty()), "{rows:?}");
+}

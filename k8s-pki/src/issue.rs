@@ -291,7 +291,7 @@ impl KeyBatch {
     pub fn public_key_der(&self, name: &str) -> Option<Vec<u8>> {
         self.keys
             .get(name)
-            .map(|k| rcgen::PublicKeyData::subject_public_key_info(k))
+            .map(rcgen::PublicKeyData::subject_public_key_info)
     }
 
     /// The key for `name`, if it holds one of `algorithm`.

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "k8s-hard", version, propagate_version = true)]
 #[command(
-    after_help = "Example:\n  k8s-hard --dir mycluster init --workers 5\n  k8s-hard --dir mycluster pki generate\n  k8s-hard --dir mycluster pki check --output json"
+    after_help = "Example:\n  k8s-hard --dir mycluster init --workers 5\n  k8s-hard --dir mycluster up --plan\n  k8s-hard --dir mycluster up --accept-new\n  k8s-hard --dir mycluster status --output json\n  k8s-hard --dir mycluster down --yes"
 )]
 pub struct Cli {
     /// Folder holding cluster.yaml and everything generated (pki/, kubeconfigs/, state.json).
@@ -47,6 +47,23 @@ pub enum Command {
         after_help = "Example:\n  k8s-hard --dir prod init --name prod --region eu-west-1 --workers 5"
     )]
     Init(InitArgs),
+    /// The whole procedure: infra up, PKI, kubeconfigs, encryption config, wait for SSH,
+    /// distribute. Each step is its own subcommand's code; run it again to resume after a
+    /// failure: what is right is left alone.
+    #[command(
+        after_help = "Example:\n  k8s-hard up --plan\n  AWS_PROFILE=lab k8s-hard up --accept-new\n  k8s-hard up --output json | jq .steps"
+    )]
+    Up(UpArgs),
+    /// Delete the cluster's AWS resources (asks first). The local PKI, kubeconfigs and key stay
+    /// unless --purge.
+    #[command(after_help = "Example:\n  k8s-hard down\n  k8s-hard down --yes --purge")]
+    Down(DownArgs),
+    /// Infra, certificate expiry and what is on each node, in one table; exits 1 unless all
+    /// is in place.
+    #[command(
+        after_help = "Example:\n  k8s-hard status\n  k8s-hard status --output json | jq '.certificates[] | select(.days_left < 60)'"
+    )]
+    Status(StatusArgs),
     /// The AWS network, load balancer and machines (seed "AWS CLOUD RESOURCES" to STEP 3).
     ///
     /// Credentials and region follow the AWS CLI: AWS_PROFILE, AWS_ACCESS_KEY_ID and
@@ -167,6 +184,13 @@ pub struct DistributeArgs {
     /// Print which file goes to which node, and connect to nothing.
     #[arg(long)]
     pub plan: bool,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+}
+
+/// How to reach the nodes over SSH.
+#[derive(Debug, Clone, Args)]
+pub struct SshArgs {
     /// known_hosts file to check host keys against (default ~/.ssh/known_hosts).
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
@@ -189,12 +213,54 @@ pub struct DistributeArgs {
 pub struct InfraArgs {
     #[command(subcommand)]
     pub command: InfraCommand,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// Where AWS is (credentials follow the AWS CLI's chain).
+#[derive(Debug, Clone, Args)]
+pub struct AwsArgs {
     /// A named AWS profile (default AWS_PROFILE, else `default`).
     #[arg(long, global = true)]
     pub profile: Option<String>,
     /// Send every AWS call to this endpoint (an emulator such as moto); AWS_ENDPOINT_URL works too.
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Show what every step would do (AWS is only read; no file is written, no node contacted).
+    #[arg(long)]
+    pub plan: bool,
+    /// How long to wait for every node to accept an SSH login, in seconds.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub ssh_wait: u64,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Do not ask.
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Also delete the local pki/, kubeconfigs/, encryption-config.yaml, ssh/ and state.json
+    /// (cluster.yaml stays), once AWS has nothing left.
+    #[arg(long)]
+    pub purge: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub ssh: SshArgs,
 }
 
 #[derive(Debug, Subcommand)]

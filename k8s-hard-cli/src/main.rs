@@ -40,6 +40,9 @@ fn run(cli: &Cli, ui: &Ui) -> anyhow::Result<bool> {
     let dir = &cli.dir;
     match &cli.command {
         Command::Init(args) => commands::init::run(dir, args, ui).map(|()| true),
+        Command::Up(args) => commands::up::run(dir, args, ui),
+        Command::Down(args) => commands::down::run(dir, args, ui),
+        Command::Status(args) => commands::status::run(dir, args, ui),
         Command::Infra(args) => commands::infra::run(dir, args, ui),
         Command::Pki(cmd) => commands::pki::run(dir, cmd, ui),
         Command::Kubeconfig(cmd) => commands::kubeconfig::run(dir, cmd, ui),

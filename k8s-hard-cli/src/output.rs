@@ -1,7 +1,8 @@
 //! Where things are printed: results on stdout (human or JSON), status on stderr.
 
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -36,9 +37,40 @@ impl Ui {
         eprintln!("warning: {}", line.as_ref());
     }
 
+    /// True when progress is drawn: stderr is a terminal and not `-q`.
+    fn interactive(&self) -> bool {
+        !self.quiet && std::io::stderr().is_terminal()
+    }
+
+    /// A bar counting towards `total` on a terminal; nothing otherwise (the per-item lines
+    /// say the same in a log).
+    pub fn counter(&self, what: &str, total: usize) -> Counter {
+        if !self.interactive() {
+            return Counter(None);
+        }
+        let bar = ProgressBar::new(total as u64);
+        if let Ok(style) = ProgressStyle::with_template("[{bar:30}] {pos}/{len} {msg} {elapsed}") {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(what.to_string());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Counter(Some(bar))
+    }
+
+    /// Starts step `index` of `total` of a composed command: prints `[i/n] what`.
+    pub fn step(&self, index: usize, total: usize, what: &str) -> Step {
+        self.status(format!("[{index}/{total}] {what}"));
+        Step {
+            ui: *self,
+            index,
+            total,
+            start: Instant::now(),
+        }
+    }
+
     /// A spinner on stderr while `work` runs, only when stderr is a terminal.
     pub fn spin<T>(&self, message: &str, work: impl FnOnce() -> T) -> T {
-        if self.quiet || !std::io::stderr().is_terminal() {
+        if !self.interactive() {
             return work();
         }
         let bar = ProgressBar::new_spinner();
@@ -67,6 +99,103 @@ impl Ui {
             // A reader that stopped early (`| head`) is not an error of ours.
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
             other => Ok(other?),
+        }
+    }
+}
+
+/// See [`Ui::counter`].
+pub struct Counter(Option<ProgressBar>);
+
+impl Counter {
+    /// One more done.
+    pub fn tick_one(&self) {
+        if let Some(bar) = &self.0 {
+            bar.inc(1);
+        }
+    }
+
+    /// `done` so far.
+    pub fn set(&self, done: usize) {
+        if let Some(bar) = &self.0 {
+            bar.set_position(done as u64);
+        }
+    }
+
+    /// True when a bar is on screen (so per-item lines would only clutter it).
+    pub fn is_drawn(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// One step of a composed command (see [`Ui::step`]).
+pub struct Step {
+    ui: Ui,
+    index: usize,
+    total: usize,
+    start: Instant,
+}
+
+impl Step {
+    /// Prints `[i/n] summary (time)` and returns the time taken in milliseconds.
+    pub fn done(self, summary: impl AsRef<str>) -> u64 {
+        let elapsed = self.start.elapsed();
+        self.ui.status(format!(
+            "[{}/{}] {} ({:.1} s)",
+            self.index,
+            self.total,
+            summary.as_ref(),
+            elapsed.as_secs_f64()
+        ));
+        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// "n of m ready" waits reported by a library, one at a time: a bar on a terminal, else a
+/// line each time the count changes.
+pub struct Waits {
+    ui: Ui,
+    current: Mutex<Option<(String, usize, Counter)>>,
+}
+
+impl Waits {
+    pub fn new(ui: Ui) -> Self {
+        Waits {
+            ui,
+            current: Mutex::new(None),
+        }
+    }
+
+    /// `ready` of `total` of `what` after `elapsed_secs`.
+    pub fn update(&self, what: &str, ready: usize, total: usize, elapsed_secs: u64) {
+        let Ok(mut current) = self.current.lock() else {
+            return;
+        };
+        if current.as_ref().is_none_or(|(w, ..)| w != what) {
+            if let Some((.., old)) = current.take() {
+                old.finish();
+            }
+            *current = Some((what.to_string(), usize::MAX, self.ui.counter(what, total)));
+        }
+        let Some((_, last, bar)) = current.as_mut() else {
+            return;
+        };
+        bar.set(ready);
+        if *last != ready && !self.ui.interactive() {
+            self.ui.status(format!(
+                "waiting  {what}: {ready}/{total} ready ({elapsed_secs} s)"
+            ));
+        }
+        *last = ready;
+        if ready >= total {
+            bar.finish();
+            *current = None;
         }
     }
 }

@@ -6,39 +6,18 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{init_with, k8s_hard};
+use common::{init_on_hosts, init_with, k8s_hard};
 use k8s_hard_tests::sshd::{SIX, SshdHosts};
 use predicates::prelude::*;
 
 /// cluster.yaml listing the six test hosts as the masters and workers, login via the harness.
 fn write_cluster(dir: &Path, hosts: &SshdHosts) {
-    let entry = |i: usize| {
-        let h = &hosts.hosts()[i];
-        format!(
-            "    - private_ip: {0}\n      ssh_address: {0}\n      ssh_port: {1}\n",
-            h.address(),
-            h.port()
-        )
-    };
-    let masters: String = (0..3).map(entry).collect();
-    let workers: String = (3..6).map(entry).collect();
-    init_with(
+    init_on_hosts(
         dir,
         &["--api-endpoint", "k8s-api.example.com"],
-        &[
-            (
-                "masters:\n  count: 3\n  first_ip: 172.31.0.10\n",
-                &format!("masters:\n  nodes:\n{masters}"),
-            ),
-            (
-                "workers:\n  count: 3\n  first_ip: 172.31.0.20\n",
-                &format!("workers:\n  nodes:\n{workers}"),
-            ),
-            (
-                "ssh:\n  user: ubuntu",
-                &format!("ssh:\n  user: {}", hosts.user()),
-            ),
-        ],
+        hosts,
+        |i| hosts.hosts()[i].address().to_string(),
+        &[],
     );
 }
 

@@ -5,29 +5,19 @@ mod common;
 
 use std::path::Path;
 
-use common::{init_with, k8s_hard};
-use k8s_hard_tests::moto::{ACCESS_KEY_ID, Moto, REGION, SECRET_ACCESS_KEY, UBUNTU_IMAGE_NAME};
+use common::{assert_owned_resources_missing, aws_command, init_with, json, k8s_hard};
+use k8s_hard_tests::moto::{Moto, REGION, UBUNTU_IMAGE_NAME};
 use k8s_hard_tests::openssl;
 use predicates::prelude::*;
 
 /// `k8s-hard --dir DIR infra ARGS` with dummy credentials, pointed at moto, nothing else.
 fn infra(dir: &Path, args: &[&str]) -> assert_cmd::Command {
-    let mut cmd = k8s_hard(dir);
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .arg("infra")
+    let mut cmd = aws_command(dir);
+    cmd.arg("infra")
         .args(args)
         .arg("--endpoint-url")
         .arg(Moto::shared().url());
-    cmd
-}
-
-fn json(out: &assert_cmd::assert::Assert) -> serde_json::Value {
-    serde_json::from_slice(&out.get_output().stdout).unwrap()
+    assert_cmd::Command::from_std(cmd)
 }
 
 #[test]
@@ -102,18 +92,9 @@ fn up_is_idempotent_feeds_the_pki_and_down_cleans_up() {
             .success(),
     );
     assert!(down["left_behind"].as_array().unwrap().is_empty(), "{down}");
-    let after = json(&infra(dir, &["status", "-o", "json"]).assert().code(1));
-    // Everything owned is gone; the Ubuntu image is Canonical's and stays.
-    let owned = after["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["kind"] != "image");
-    assert!(owned.clone().count() >= 14);
-    assert!(
-        owned.into_iter().all(|r| r["state"] == "missing"),
-        "{after}"
-    );
+    assert_owned_resources_missing(&json(
+        &infra(dir, &["status", "-o", "json"]).assert().code(1),
+    ));
 }
 
 #[test]

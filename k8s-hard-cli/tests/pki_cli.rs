@@ -239,9 +239,23 @@ fn every_command_has_help_and_completions_work() {
     for args in [
         vec!["--help"],
         vec!["init", "--help"],
+        vec!["up", "--help"],
+        vec!["down", "--help"],
+        vec!["status", "--help"],
+        vec!["infra", "plan", "--help"],
+        vec!["infra", "up", "--help"],
+        vec!["infra", "status", "--help"],
+        vec!["infra", "down", "--help"],
         vec!["pki", "generate", "--help"],
         vec!["pki", "check", "--help"],
         vec!["pki", "renew", "--help"],
+        vec!["kubeconfig", "generate", "--help"],
+        vec!["kubeconfig", "use-admin", "--help"],
+        vec!["encryption-config", "generate", "--help"],
+        vec!["encryption-config", "rotate", "--help"],
+        vec!["bundle", "--help"],
+        vec!["distribute", "--help"],
+        vec!["completions", "--help"],
     ] {
         k8s_hard(dir.path())
             .args(&args)
@@ -249,6 +263,11 @@ fn every_command_has_help_and_completions_work() {
             .success()
             .stdout(predicate::str::contains("Example"));
     }
+    // Usage errors exit 2, as clap's.
+    k8s_hard(dir.path())
+        .args(["up", "--no-such-flag"])
+        .assert()
+        .code(2);
     k8s_hard(dir.path())
         .args(["completions", "bash"])
         .assert()

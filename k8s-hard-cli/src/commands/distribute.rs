@@ -9,7 +9,7 @@ use k8s_distribute::{
     UploadOptions, UploadReport,
 };
 
-use crate::cli::DistributeArgs;
+use crate::cli::{DistributeArgs, SshArgs};
 use crate::commands::{encryption_config, kubeconfig};
 use crate::output::{Ui, table};
 use crate::spec::{Cluster, ResolvedNode};
@@ -45,7 +45,9 @@ pub fn run(dir: &Path, args: &DistributeArgs, ui: &Ui) -> Result<bool> {
         print_plan(&manifest, ui)?;
         return Ok(true);
     }
-    let report = upload(dir, &cluster, &manifest, args, ui)?;
+    let client = client(dir, &cluster, &args.ssh)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let report = runtime.block_on(upload(&client, &manifest, &args.ssh, false, ui))?;
     print_report(&report, ui)?;
     if !report.is_success() {
         let failed: Vec<&str> = report.failed().map(|n| n.node.as_str()).collect();
@@ -59,14 +61,8 @@ pub fn run(dir: &Path, args: &DistributeArgs, ui: &Ui) -> Result<bool> {
     Ok(report.is_success())
 }
 
-/// Sends every node its files; nodes fail independently.
-pub fn upload(
-    dir: &Path,
-    cluster: &Cluster,
-    manifest: &Manifest,
-    args: &DistributeArgs,
-    ui: &Ui,
-) -> Result<UploadReport> {
+/// The SSH settings `args` describe: the key (default the AWS key pair's) and known_hosts.
+pub fn settings(dir: &Path, cluster: &Cluster, args: &SshArgs) -> Result<SshSettings> {
     let unknown = if args.accept_new {
         UnknownHosts::AcceptNew
     } else {
@@ -97,12 +93,29 @@ pub fn upload(
         bail!("--concurrency must be at least 1");
     }
     settings.concurrency = args.concurrency;
-    let client = SshClient::new(&settings)?;
+    Ok(settings)
+}
+
+/// The SSH client `args` describe (see [`settings`]).
+pub fn client(dir: &Path, cluster: &Cluster, args: &SshArgs) -> Result<SshClient> {
+    Ok(SshClient::new(&settings(dir, cluster, args)?)?)
+}
+
+/// Sends every node its files (or, `check_only`, compares); nodes fail independently.
+pub async fn upload(
+    client: &SshClient,
+    manifest: &Manifest,
+    args: &SshArgs,
+    check_only: bool,
+    ui: &Ui,
+) -> Result<UploadReport> {
     let options = UploadOptions {
         target_dir: args.target_dir.clone(),
-        ..UploadOptions::default()
+        check_only,
     };
     let ui = *ui;
+    let counter = ui.counter("nodes done", manifest.nodes.len());
+    let bar = &counter;
     let progress = move |event: Event| match event {
         Event::Connecting { node, attempt } if attempt > 1 => {
             ui.status(format!("{node}: connecting (attempt {attempt})"))
@@ -110,15 +123,24 @@ pub fn upload(
         Event::Connected { node } => ui.detail(format!("{node}: connected")),
         Event::File { node, file, status } => match status {
             FileStatus::Sent => ui.detail(format!("{node}: sent {file}")),
+            FileStatus::WouldSend(why) => ui.detail(format!("{node}: {file} {why}")),
             FileStatus::Failed(why) => ui.status(format!("{node}: {file} failed: {why}")),
             _ => {}
         },
-        Event::Done { node } => ui.status(format!("{node}: done")),
-        Event::Failed { node, reason } => ui.status(format!("{node}: FAILED: {reason}")),
+        Event::Done { node } => {
+            bar.tick_one();
+            if !bar.is_drawn() {
+                ui.status(format!("{node}: done"));
+            }
+        }
+        Event::Failed { node, reason } => {
+            bar.tick_one();
+            ui.status(format!("{node}: FAILED: {reason}"));
+        }
         _ => {}
     };
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let report = runtime.block_on(client.upload(manifest, &options, &progress))?;
+    let report = client.upload(manifest, &options, &progress).await?;
+    counter.finish();
     Ok(report)
 }
 

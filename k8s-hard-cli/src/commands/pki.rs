@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use k8s_pki::{Bundle, Change, Pki, ReconcileOptions, Renew, store};
+use k8s_pki::{Bundle, Change, CheckRow, KeyBatch, Pki, ReconcileOptions, Renew, store};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -75,6 +75,16 @@ impl<'a> Row<'a> {
 
 /// Reconciles `<dir>/pki` with the spec and writes what changed. Shared by `bundle`.
 pub fn generate(dir: &Path, options: ReconcileOptions, ui: &Ui) -> Result<Bundle> {
+    generate_with_keys(dir, options, KeyBatch::default(), ui)
+}
+
+/// [`generate`], taking new keys from `keys` first (made while `up` waited for AWS).
+pub fn generate_with_keys(
+    dir: &Path,
+    options: ReconcileOptions,
+    keys: KeyBatch,
+    ui: &Ui,
+) -> Result<Bundle> {
     let (_, pki) = load(dir, ui)?;
     for w in pki.warnings() {
         ui.warn(w);
@@ -82,7 +92,7 @@ pub fn generate(dir: &Path, options: ReconcileOptions, ui: &Ui) -> Result<Bundle
     let pki_dir = Cluster::pki_dir(dir);
     let existing = store::load(&pki_dir, pki.specs())?;
     let bundle = ui.spin("generating keys and certificates", || {
-        pki.reconcile(&existing, &options)
+        pki.reconcile_with_keys(&existing, &options, keys)
     })?;
     let written = store::save(&pki_dir, &bundle)?;
     for item in &bundle.items {
@@ -104,51 +114,19 @@ pub fn generate(dir: &Path, options: ReconcileOptions, ui: &Ui) -> Result<Bundle
     Ok(bundle)
 }
 
+/// Every certificate of the spec checked against `<dir>/pki`.
+pub fn check_rows(dir: &Path, cluster: &Cluster) -> Result<Vec<CheckRow>> {
+    let pki = Pki::new(cluster.pki_inputs())
+        .with_context(|| format!("{}: invalid cluster spec", cluster.path.display()))?;
+    let existing = store::load(&Cluster::pki_dir(dir), pki.specs())?;
+    Ok(pki.check(&existing, OffsetDateTime::now_utc()))
+}
+
 fn check(dir: &Path, ui: &Ui) -> Result<bool> {
-    let (_, pki) = load(dir, ui)?;
-    let pki_dir = Cluster::pki_dir(dir);
-    let existing = store::load(&pki_dir, pki.specs())?;
-    let rows = pki.check(&existing, OffsetDateTime::now_utc());
+    let (cluster, _) = load(dir, ui)?;
+    let rows = check_rows(dir, &cluster)?;
     let ok = rows.iter().all(|r| r.problems.is_empty());
-    ui.result(&rows, || {
-        let cells: Vec<Vec<String>> = rows
-            .iter()
-            .map(|r| {
-                let expires = r
-                    .not_after
-                    .and_then(|t| {
-                        t.format(&time::format_description::well_known::Rfc3339)
-                            .ok()
-                    })
-                    .unwrap_or_else(|| "-".into());
-                let residual = r.days_left.map_or("-".into(), |d| format!("{d}d"));
-                let status = if !r.problems.is_empty() {
-                    r.problems.join("; ")
-                } else if !r.warnings.is_empty() {
-                    r.warnings.join("; ")
-                } else {
-                    "ok".into()
-                };
-                vec![
-                    r.name.clone(),
-                    expires,
-                    residual,
-                    r.issuer.clone().unwrap_or_else(|| "(self)".into()),
-                    status,
-                ]
-            })
-            .collect();
-        table(
-            &[
-                "CERTIFICATE",
-                "EXPIRES",
-                "RESIDUAL TIME",
-                "ISSUER",
-                "STATUS",
-            ],
-            &cells,
-        )
-    })?;
+    ui.result(&rows, || check_table(&rows))?;
     if !ok {
         let bad = rows.iter().filter(|r| !r.problems.is_empty()).count();
         ui.status(format!(
@@ -156,4 +134,45 @@ fn check(dir: &Path, ui: &Ui) -> Result<bool> {
         ));
     }
     Ok(ok)
+}
+
+/// kubeadm's `certs check-expiration` table, with what is wrong.
+pub fn check_table(rows: &[CheckRow]) -> String {
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let expires = r
+                .not_after
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_else(|| "-".into());
+            let residual = r.days_left.map_or("-".into(), |d| format!("{d}d"));
+            let status = if !r.problems.is_empty() {
+                r.problems.join("; ")
+            } else if !r.warnings.is_empty() {
+                r.warnings.join("; ")
+            } else {
+                "ok".into()
+            };
+            vec![
+                r.name.clone(),
+                expires,
+                residual,
+                r.issuer.clone().unwrap_or_else(|| "(self)".into()),
+                status,
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "CERTIFICATE",
+            "EXPIRES",
+            "RESIDUAL TIME",
+            "ISSUER",
+            "STATUS",
+        ],
+        &cells,
+    )
 }

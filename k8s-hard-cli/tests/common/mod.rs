@@ -25,3 +25,82 @@ pub fn init_with(dir: &Path, args: &[&str], edits: &[(&str, &str)]) {
     }
     std::fs::write(path, text).unwrap();
 }
+
+/// `k8s-hard --dir <dir>` with dummy AWS credentials and nothing inherited from the
+/// environment (no profile, no region, no real account): add `--endpoint-url` to reach moto.
+#[allow(dead_code)] // only the AWS tests
+pub fn aws_command(dir: &Path) -> std::process::Command {
+    use k8s_hard_tests::moto::{ACCESS_KEY_ID, SECRET_ACCESS_KEY};
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("k8s-hard"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .arg("--dir")
+        .arg(dir);
+    cmd
+}
+
+/// stdout of a finished command, as JSON.
+#[allow(dead_code)] // not every test file reads JSON
+pub fn json(out: &assert_cmd::assert::Assert) -> serde_json::Value {
+    serde_json::from_slice(&out.get_output().stdout).unwrap()
+}
+
+/// `infra status --output json` (exit 1) shows every resource the cluster owns missing; the
+/// Ubuntu image is Canonical's and stays.
+#[allow(dead_code)] // only the AWS tests
+pub fn assert_owned_resources_missing(status: &serde_json::Value) {
+    let owned: Vec<&serde_json::Value> = status["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] != "image")
+        .collect();
+    assert!(owned.len() >= 14, "{status}");
+    assert!(owned.iter().all(|r| r["state"] == "missing"), "{status}");
+}
+
+/// `k8s-hard init ARGS` with the six test hosts as masters (0..3) and workers (3..6): each
+/// node's SSH goes to its host, its private IP is `private_ip(i)`, the login user is the
+/// harness's; then `edits` as [`init_with`].
+#[allow(dead_code)] // only the SSH tests
+pub fn init_on_hosts(
+    dir: &Path,
+    args: &[&str],
+    hosts: &k8s_hard_tests::sshd::SshdHosts,
+    private_ip: impl Fn(usize) -> String,
+    edits: &[(&str, &str)],
+) {
+    let entries = |range: std::ops::Range<usize>| -> String {
+        range
+            .map(|i| {
+                let h = &hosts.hosts()[i];
+                format!(
+                    "    - private_ip: {}\n      ssh_address: {}\n      ssh_port: {}\n",
+                    private_ip(i),
+                    h.address(),
+                    h.port()
+                )
+            })
+            .collect()
+    };
+    let masters = format!("masters:\n  nodes:\n{}", entries(0..3));
+    let workers = format!("workers:\n  nodes:\n{}", entries(3..6));
+    let user = format!("ssh:\n  user: {}", hosts.user());
+    let mut all = vec![
+        (
+            "masters:\n  count: 3\n  first_ip: 172.31.0.10\n",
+            masters.as_str(),
+        ),
+        (
+            "workers:\n  count: 3\n  first_ip: 172.31.0.20\n",
+            workers.as_str(),
+        ),
+        ("ssh:\n  user: ubuntu", user.as_str()),
+    ];
+    all.extend_from_slice(edits);
+    init_with(dir, args, &all);
+}

@@ -288,7 +288,9 @@ impl Infra {
     }
 
     /// Creates what is missing and fixes what drifted; returns the new state. The private key of
-    /// a new key pair is written to [`key_path`]`(dir, cluster)` (0600).
+    /// a new key pair is written to [`key_path`]`(dir, cluster)` (0600); when a private key is
+    /// already there and AWS has no key pair of the cluster's name, its public half is imported
+    /// instead (a local key is never overwritten).
     ///
     /// # Errors
     /// As [`Infra::plan`], plus [`Error::KeyFileMissing`], [`Error::Timeout`] and [`Error::File`].

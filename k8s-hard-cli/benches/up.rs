@@ -118,7 +118,11 @@ fn main() {
         }
     }
     println!("k8s-hard up, 3+3 nodes, RSA-2048, moto + six sshd, median of {iters}:");
-    println!("  {:<40} {:>7} ms", "whole `up` (fresh cluster)", median(total));
+    println!(
+        "  {:<40} {:>7} ms",
+        "whole `up` (fresh cluster)",
+        median(total)
+    );
     for (k, step) in STEPS.iter().enumerate() {
         println!("    {:<38} {:>7} ms", step, median(steps[k].clone()));
     }

@@ -175,7 +175,11 @@ fn unknown_hosts_are_refused_unless_accept_new() {
     distribute(dir, &hosts, &known_hosts)
         .assert()
         .code(1)
-        .stdout(predicate::str::contains(h.host_key_fingerprint()));
+        .stdout(predicate::str::contains(h.host_key_fingerprint()))
+        .stderr(
+            predicate::str::contains("hint: new machines")
+                .and(predicate::str::contains("--accept-new")),
+        );
     assert!(
         fs::read_dir(h.home()).unwrap().all(|e| e
             .unwrap()

@@ -57,8 +57,34 @@ pub fn run(dir: &Path, args: &DistributeArgs, ui: &Ui) -> Result<bool> {
             report.nodes.len(),
             failed.join(", ")
         ));
+        if let Some(hint) = hint(report.nodes.iter().filter_map(|n| n.error.as_ref())) {
+            ui.status(format!("hint: {hint}"));
+        }
     }
     Ok(report.is_success())
+}
+
+/// What to do about the SSH errors among `errors`, most pressing first.
+pub fn hint<'a>(
+    errors: impl Iterator<Item = &'a k8s_distribute::Error> + Clone,
+) -> Option<&'static str> {
+    use k8s_distribute::Error as E;
+    let any = |f: fn(&E) -> bool| errors.clone().any(f);
+    if any(|e| matches!(e, E::HostKeyChanged { .. })) {
+        Some(
+            "a host key changed: if the machine was re-created, remove its old line (ssh-keygen -R HOST -f KNOWN_HOSTS); otherwise do not trust it",
+        )
+    } else if any(|e| matches!(e, E::UnknownHostKey { .. })) {
+        Some(
+            "new machines are not in known_hosts yet: pass --accept-new to trust and record their keys (as ssh -o StrictHostKeyChecking=accept-new), or add them to the file given with --known-hosts",
+        )
+    } else if any(|e| matches!(e, E::Auth { .. })) {
+        Some(
+            "the key was refused: the machines were started with the AWS key pair (DIR/ssh/CLUSTER.id_rsa); pass --identity for another key",
+        )
+    } else {
+        None
+    }
 }
 
 /// The SSH settings `args` describe: the key (default the AWS key pair's) and known_hosts.

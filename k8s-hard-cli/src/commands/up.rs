@@ -255,7 +255,6 @@ async fn wait_for_ssh(
 
 /// The error for nodes that never accepted a login, with what to do about it.
 fn ssh_failure(not_ready: &[&NodeReady], total: usize) -> anyhow::Error {
-    use k8s_distribute::Error as E;
     let lines: Vec<String> = not_ready
         .iter()
         .map(|r| match &r.error {
@@ -263,16 +262,9 @@ fn ssh_failure(not_ready: &[&NodeReady], total: usize) -> anyhow::Error {
             None => r.node.clone(),
         })
         .collect();
-    let errors = || not_ready.iter().filter_map(|r| r.error.as_ref());
-    let hint = if errors().any(|e| matches!(e, E::UnknownHostKey { .. })) {
-        "new machines are not in known_hosts yet: pass --accept-new to trust and record their keys (as ssh -o StrictHostKeyChecking=accept-new), or add them to the file given with --known-hosts"
-    } else if errors().any(|e| matches!(e, E::HostKeyChanged { .. })) {
-        "a host key changed: if the machine was re-created, remove its old line (ssh-keygen -R HOST); otherwise do not trust it"
-    } else if errors().any(|e| matches!(e, E::Auth { .. })) {
-        "the key was refused: the machines were started with the AWS key pair (DIR/ssh/CLUSTER.id_rsa); pass --identity for another key"
-    } else {
-        "machines may still be booting or the security group may not admit you (aws.ssh_ingress_cidr): wait longer with --ssh-wait, or run `k8s-hard up` again"
-    };
+    let hint = distribute::hint(not_ready.iter().filter_map(|r| r.error.as_ref())).unwrap_or(
+        "machines may still be booting or the security group may not admit you (aws.ssh_ingress_cidr): wait longer with --ssh-wait, or run `k8s-hard up` again",
+    );
     anyhow!(
         "{} of {total} nodes do not accept SSH; everything before this step is done and kept:\n  {}\nhint: {hint}",
         not_ready.len(),

@@ -185,7 +185,7 @@ impl Infra {
             .provide_credentials()
             .await
             .map_err(|e| Error::NoCredentials {
-                reason: aws_sdk_ec2::error::DisplayErrorContext(&e).to_string(),
+                reason: error_chain(&e),
             })?;
         Ok(Infra {
             sdk,
@@ -341,4 +341,19 @@ impl Infra {
             calls: self.calls().since(before),
         })
     }
+}
+
+/// `error: cause: cause…`, without the SDK's debug dump.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
 }

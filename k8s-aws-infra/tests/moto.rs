@@ -929,6 +929,9 @@ async fn no_credentials_is_a_clear_error() {
         assert!(matches!(e, Error::NoCredentials { .. }), "{e:?}");
         let msg = e.to_string();
         assert!(msg.contains("no AWS credentials"), "{msg}");
+        // The chain's reasons, in words; not the SDK's debug dump.
+        assert!(msg.contains("Environment: "), "{msg}");
+        assert!(!msg.contains("CredentialsNotLoaded("), "{msg}");
         println!("CHILD-OK: {msg}");
         return;
     }

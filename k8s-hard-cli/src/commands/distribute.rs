@@ -1,7 +1,7 @@
 //! `k8s-hard distribute`: the right files to the right nodes (seed STEP 5, STEP 6's TASK and
 //! the end of STEP 7), all nodes at once.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use k8s_distribute::{
@@ -30,12 +30,6 @@ pub fn manifest(dir: &Path, cluster: &Cluster) -> Result<Manifest> {
         encryption_config: encryption_config::path(dir),
     };
     Manifest::for_cluster(&masters, &workers, &files).context("the distribution manifest")
-}
-
-/// `<dir>/ssh/<cluster>.id_rsa`: where the AWS key pair is saved.
-pub fn default_identity(dir: &Path, cluster: &Cluster) -> PathBuf {
-    dir.join("ssh")
-        .join(format!("{}.id_rsa", cluster.spec.name))
 }
 
 pub fn run(dir: &Path, args: &DistributeArgs, ui: &Ui) -> Result<bool> {
@@ -107,7 +101,7 @@ pub fn settings(dir: &Path, cluster: &Cluster, args: &SshArgs) -> Result<SshSett
     let identity = args
         .identity
         .clone()
-        .unwrap_or_else(|| default_identity(dir, cluster));
+        .unwrap_or_else(|| k8s_aws_infra::key_path(dir, &cluster.spec.name));
     if !identity.exists() {
         bail!(
             "no private key at {} (`k8s-hard infra up` saves the AWS key pair there; pass --identity for another key)",

@@ -14,18 +14,11 @@ pub fn run(dir: &Path, args: &DownArgs, ui: &Ui) -> Result<bool> {
     let cluster = Cluster::load(dir)?;
     let spec = cluster.infra_spec()?;
     let previous = infra::previous_state(dir, &spec)?;
-    let mut question = format!(
-        "delete every AWS resource of cluster {:?} in {}",
-        spec.cluster, cluster.spec.region
+    let purge_what = format!(
+        "the PKI, kubeconfigs, encryption config and SSH key in {}",
+        dir.display()
     );
-    if args.purge {
-        question += &format!(
-            ", then the PKI, kubeconfigs, encryption config and SSH key in {}",
-            dir.display()
-        );
-    }
-    question += "?";
-    if !infra::confirm(&question, args.yes, &spec.cluster)? {
+    if !infra::confirm_down(&spec, args.purge.then_some(purge_what.as_str()), args.yes)? {
         ui.status("nothing deleted");
         return Ok(true);
     }
@@ -36,7 +29,7 @@ pub fn run(dir: &Path, args: &DownArgs, ui: &Ui) -> Result<bool> {
     })?;
     let clean = report.left_behind.is_empty();
     let purged = match (args.purge, clean) {
-        (true, true) => purge(dir)?,
+        (true, true) => purge(dir, &spec.cluster)?,
         (true, false) => {
             ui.warn(
                 "local files kept: AWS resources are left behind, and deleting them may still need the key and state",
@@ -62,12 +55,14 @@ pub fn run(dir: &Path, args: &DownArgs, ui: &Ui) -> Result<bool> {
 }
 
 /// Removes everything `up` generated in `dir`; cluster.yaml stays.
-fn purge(dir: &Path) -> Result<Vec<PathBuf>> {
+fn purge(dir: &Path, cluster: &str) -> Result<Vec<PathBuf>> {
+    let key = k8s_aws_infra::key_path(dir, cluster);
+    let key_dir = key.parent().unwrap_or(dir).to_path_buf();
     let targets = [
         Cluster::pki_dir(dir),
         kubeconfig::kubeconfig_dir(dir),
         encryption_config::path(dir),
-        dir.join("ssh"),
+        key_dir,
         dir.join(k8s_aws_infra::STATE_FILE),
     ];
     let mut removed = Vec::new();

@@ -46,12 +46,7 @@ pub fn run(dir: &Path, args: &InfraArgs, ui: &Ui) -> Result<bool> {
                 Ok(all_present(&status))
             }
             InfraCommand::Down { yes } => {
-                let question = format!(
-                    "delete every AWS resource of cluster {:?} in {}?",
-                    spec.cluster,
-                    spec.region.as_deref().unwrap_or("?")
-                );
-                if !confirm(&question, *yes, &spec.cluster)? {
+                if !confirm_down(&spec, None, *yes)? {
                     ui.status("nothing deleted");
                     return Ok(true);
                 }
@@ -121,17 +116,21 @@ pub async fn up(
     Ok(report)
 }
 
-/// Asks `question` on the terminal unless `yes`; refuses when there is no terminal to ask.
-pub fn confirm(question: &str, yes: bool, cluster: &str) -> Result<bool> {
+/// Asks on the terminal, unless `yes`, whether to delete the cluster's AWS resources and then
+/// `also`; refuses when there is no terminal to ask.
+pub fn confirm_down(spec: &InfraSpec, also: Option<&str>, yes: bool) -> Result<bool> {
     if yes {
         return Ok(true);
     }
+    let cluster = &spec.cluster;
     if !std::io::stdin().is_terminal() {
         bail!(
             "refusing to delete cluster {cluster:?} without --yes (stdin is not a terminal to ask)"
         );
     }
-    eprint!("{question} [y/N] ");
+    let region = spec.region.as_deref().unwrap_or("?");
+    let also = also.map(|a| format!(", then {a}")).unwrap_or_default();
+    eprint!("delete every AWS resource of cluster {cluster:?} in {region}{also}? [y/N] ");
     std::io::stderr().flush().ok();
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;

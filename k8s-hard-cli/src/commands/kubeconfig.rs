@@ -86,13 +86,9 @@ pub fn generate(
     let ca = read(k8s_pki::CA, false)?;
     let out_dir = kubeconfig_dir(dir);
     ensure_private_dir(&out_dir)?;
-    let workers = cluster.workers.iter().map(|w| WorkerNode {
-        name: w.name.clone(),
-        hostname: w.hostname.clone(),
-    });
     let mut results = Vec::new();
     let mut skipped = Vec::new();
-    for component in Component::seed_set(workers) {
+    for component in components(cluster) {
         let file = out_dir.join(component.file_name());
         let server = match (component.server(), &endpoint) {
             (ServerChoice::Loopback, _) => ApiEndpoint::loopback(),
@@ -138,6 +134,14 @@ pub fn generate(
         ));
     }
     Ok(results)
+}
+
+/// The seed's kubeconfigs for `cluster`: one per worker, then the shared ones.
+pub fn components(cluster: &Cluster) -> Vec<Component> {
+    Component::seed_set(cluster.workers.iter().map(|w| WorkerNode {
+        name: w.name.clone(),
+        hostname: w.hostname.clone(),
+    }))
 }
 
 /// `<dir>/kubeconfigs`.

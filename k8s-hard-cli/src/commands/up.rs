@@ -39,7 +39,7 @@ pub fn run(dir: &Path, args: &UpArgs, ui: &Ui) -> Result<bool> {
 
 /// `cluster.yaml` must exist: `up` spends money, so it never runs on a default written for it.
 fn load(dir: &Path) -> Result<Cluster> {
-    let path = dir.join("cluster.yaml");
+    let path = dir.join(crate::spec::FILE_NAME);
     if !path.exists() {
         bail!(
             "no {} yet: run `k8s-hard --dir {} init` and review it first",
@@ -198,7 +198,9 @@ async fn apply(
                 cluster.spec.name,
                 result.api_endpoint,
                 result.changed,
-                kubeconfig::kubeconfig_dir(dir).join("admin.kubeconfig").display()
+                kubeconfig::kubeconfig_dir(dir)
+                    .join(k8s_kubeconfig::Component::Admin.file_name())
+                    .display()
             )
         } else {
             String::new()
@@ -298,14 +300,10 @@ async fn plan(
     let to_issue = rows.iter().filter(|r| !r.problems.is_empty()).count();
     let kubeconfig_dir = kubeconfig::kubeconfig_dir(dir);
     let manifest = distribute::manifest(dir, cluster)?;
-    let mut kubeconfigs: std::collections::BTreeSet<String> = manifest
-        .nodes
+    let kubeconfigs: Vec<String> = kubeconfig::components(cluster)
         .iter()
-        .flat_map(|n| &n.files)
-        .filter(|f| f.local.starts_with(&kubeconfig_dir))
-        .map(|f| f.remote_name.clone())
+        .map(|c| c.file_name())
         .collect();
-    kubeconfigs.insert("admin.kubeconfig".to_string());
     let missing: Vec<&String> = kubeconfigs
         .iter()
         .filter(|k| !kubeconfig_dir.join(k).exists())

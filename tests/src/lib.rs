@@ -4,6 +4,7 @@
 //! Every helper fails loudly when its tool is missing: the workspace test command
 //! (`scripts/test`) installs them, and a test that silently skipped would prove nothing.
 
+pub mod aws_timing;
 pub mod etcd;
 pub mod moto;
 pub mod openssl;

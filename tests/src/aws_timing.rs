@@ -1308,9 +1308,11 @@ fn forward(upstream: SocketAddr, req: &Request) -> io::Result<Response> {
         "Content-Length: {}\r\nConnection: close\r\n\r\n",
         req.body.len()
     ));
+    // One write: a second small one would wait for the peer's delayed ACK (Nagle).
+    let mut msg = head.into_bytes();
+    msg.extend_from_slice(&req.body);
     let mut w = &stream;
-    w.write_all(head.as_bytes())?;
-    w.write_all(&req.body)?;
+    w.write_all(&msg)?;
     w.flush()?;
     let mut r = BufReader::new(&stream);
     loop {
@@ -1355,8 +1357,9 @@ fn write_response(w: &mut impl Write, resp: &Response, close: bool) -> io::Resul
         head.push_str("Connection: close\r\n");
     }
     head.push_str("\r\n");
-    w.write_all(head.as_bytes())?;
-    w.write_all(&resp.body)?;
+    let mut msg = head.into_bytes();
+    msg.extend_from_slice(&resp.body);
+    w.write_all(&msg)?;
     w.flush()
 }
 
@@ -1626,12 +1629,11 @@ mod xml {
         Ok(out)
     }
 
+    /// Escapes element text (quotes stay literal, as moto and AWS write them).
     pub(super) fn escape(s: &str) -> String {
         s.replace('&', "&amp;")
             .replace('<', "&lt;")
             .replace('>', "&gt;")
-            .replace('"', "&quot;")
-            .replace('\'', "&apos;")
     }
 
     fn unescape(s: &str) -> String {

@@ -23,6 +23,35 @@
 //! [`REGION`](crate::moto::REGION), the dummy credentials of [`crate::moto`]); the proxy keeps
 //! the SDK's connections alive and opens one connection to moto per request.
 //!
+//! # Example
+//!
+//! ```no_run
+//! use k8s_hard_tests::aws_timing::{AwsTiming, Timing};
+//! use k8s_hard_tests::moto::Moto;
+//!
+//! let proxy = AwsTiming::start(Moto::shared().url(), Timing::short());
+//! proxy.set_console_output("10.240.0.10", "ssh-ed25519 AAAA... root@controller-0");
+//! let endpoint = proxy.url(); // give this to the SDK, as below
+//! // ... run the code under test; wait Timing::short().slowest() to see moto's own answers ...
+//! assert!(proxy.counts().not_found > 0, "the emulation never bit");
+//! # drop(endpoint);
+//! ```
+//!
+//! With the AWS SDK for Rust (in a crate that depends on it):
+//!
+//! ```ignore
+//! let sdk = aws_config::defaults(BehaviorVersion::latest())
+//!     .region(Region::new(REGION))
+//!     .endpoint_url(proxy.url())
+//!     .credentials_provider(Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "tests"))
+//!     // against `Stalled`: an operation timeout, or the call waits forever
+//!     .timeout_config(TimeoutConfig::builder().operation_timeout(Duration::from_secs(2)).build())
+//!     .load()
+//!     .await;
+//! let ec2 = aws_sdk_ec2::Client::new(&sdk);
+//! let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+//! ```
+//!
 //! What it does not do: HTTPS, any service but EC2 and ELBv2 (others pass through untouched),
 //! pagination-aware rewriting, throttling, or timing on AWS's real scale (windows are what the
 //! test gives). It logs nothing unless `K8S_HARD_AWS_TIMING_LOG=1` (then to stderr).
@@ -803,12 +832,24 @@ impl Shared {
         let mut edits = Vec::new();
         match action {
             "TerminateInstances" if !t.shutting_down.is_zero() => {
-                for item in doc.at_path(&["instancesSet", "item"]) {
-                    let id = doc.child_text(item, "instanceId").unwrap_or_default();
+                let items = doc.at_path(&["instancesSet", "item"]);
+                if items.is_empty() {
+                    return Err(format!(
+                        "TerminateInstances: moto's answer has no instancesSet/item: {text}"
+                    ));
+                }
+                for item in items {
+                    let id = doc
+                        .child_text(item, "instanceId")
+                        .filter(|id| !id.is_empty())
+                        .ok_or_else(|| {
+                            format!("TerminateInstances: an item without instanceId: {text}")
+                        })?;
                     let was = doc
                         .child(item, "previousState")
                         .and_then(|s| doc.child_text(s, "code"));
-                    if !id.is_empty() && was.as_deref() != Some("48") {
+                    // Terminating a terminated instance changes nothing.
+                    if was.as_deref() != Some("48") {
                         st.terminating.entry(id).or_insert(now + t.shutting_down);
                     }
                 }
@@ -1548,7 +1589,9 @@ mod xml {
 
         /// The first child of `parent` named `name`.
         pub(super) fn child(&self, parent: usize, name: &str) -> Option<usize> {
+            let end = self.nodes[parent].end;
             (parent + 1..self.nodes.len())
+                .take_while(|&i| self.nodes[i].start < end)
                 .find(|&i| self.nodes[i].parent == Some(parent) && self.nodes[i].name == name)
         }
 
@@ -1673,6 +1716,133 @@ mod tests {
             "{out}"
         );
         xml::Doc::parse(&out).expect("rewritten document parses");
+    }
+
+    /// A fake upstream: answers each connection with the next raw response, then closes.
+    fn fake_upstream(responses: Vec<&'static str>) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let addr = listener.local_addr().expect("local address");
+        std::thread::spawn(move || {
+            for raw in responses {
+                let Ok((stream, _)) = listener.accept() else {
+                    return;
+                };
+                let mut r = BufReader::new(stream.try_clone().expect("clone the socket"));
+                if read_request(&mut r, &mut io::sink()).is_ok() {
+                    let _ = (&stream).write_all(raw.as_bytes());
+                }
+            }
+        });
+        addr
+    }
+
+    fn shared(upstream: SocketAddr, timing: Timing) -> Shared {
+        Shared {
+            upstream,
+            timing,
+            log: false,
+            stop: AtomicBool::new(false),
+            next_request_id: AtomicU64::new(1),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn post(service: &str, body: &str) -> Request {
+        Request {
+            method: "POST".into(),
+            target: "/".into(),
+            version: "HTTP/1.1".into(),
+            headers: vec![
+                (
+                    "content-type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
+                (
+                    "authorization".into(),
+                    format!(
+                        "AWS4-HMAC-SHA256 Credential=testing/20261130/us-east-2/{service}/aws4_request, SignedHeaders=host, Signature=00"
+                    ),
+                ),
+            ],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn upstream_framings_are_all_read() {
+        let upstream = fake_upstream(vec![
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n3\r\n<a>\r\n4\r\n</a>\r\n0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n\r\n<b>close-delimited</b>",
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 4\r\n\r\n<c/>",
+        ]);
+        let req = post("ec2", "Action=DescribeVpcs&Version=2016-11-15");
+        let a = forward(upstream, &req).expect("chunked answer");
+        assert_eq!((a.status, a.body.as_slice()), (200, b"<a></a>".as_slice()));
+        assert_eq!(header(&a.headers, "x-a"), Some("1"));
+        let b = forward(upstream, &req).expect("close-delimited answer");
+        assert_eq!(b.body, b"<b>close-delimited</b>");
+        let c = forward(upstream, &req).expect("content-length answer");
+        assert_eq!((c.status, c.body.as_slice()), (201, b"<c/>".as_slice()));
+        let mut out = Vec::new();
+        write_response(&mut out, &a, false).expect("write to a vector");
+        let out = String::from_utf8(out).expect("UTF-8");
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+        assert!(
+            out.contains("X-A: 1\r\nContent-Length: 7\r\n\r\n<a></a>"),
+            "{out}"
+        );
+        assert!(
+            !out.to_ascii_lowercase().contains("transfer-encoding"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn provisioning_rewrites_only_that_load_balancer() {
+        let upstream = fake_upstream(vec![concat!(
+            "HTTP/1.1 200 OK\r\nContent-Length: 381\r\n\r\n",
+            "<DescribeLoadBalancersResponse><DescribeLoadBalancersResult><LoadBalancers>",
+            "<member><LoadBalancerArn>arn:lb/a</LoadBalancerArn><VpcId>vpc-a</VpcId><State><Code>active</Code></State></member>",
+            "<member><LoadBalancerArn>arn:lb/b</LoadBalancerArn><VpcId>vpc-b</VpcId><State><Code>active</Code></State></member>",
+            "</LoadBalancers></DescribeLoadBalancersResult></DescribeLoadBalancersResponse>"
+        )]);
+        let sh = shared(upstream, Timing::short());
+        sh.state()
+            .provisioning
+            .insert("arn:lb/a".into(), Instant::now() + Duration::from_secs(60));
+        let resp = sh.handle(&post(
+            "elasticloadbalancing",
+            "Action=DescribeLoadBalancers&Version=2015-12-01",
+        ));
+        let body = String::from_utf8(resp.body).expect("UTF-8");
+        assert!(body.contains("<LoadBalancerArn>arn:lb/a</LoadBalancerArn><VpcId>vpc-a</VpcId><State><Code>provisioning</Code></State>"), "{body}");
+        assert!(body.contains("<LoadBalancerArn>arn:lb/b</LoadBalancerArn><VpcId>vpc-b</VpcId><State><Code>active</Code></State>"), "{body}");
+        let st = sh.state();
+        assert_eq!(st.counts.provisioning, 1);
+        assert_eq!(st.lb_vpc.get("arn:lb/b").map(String::as_str), Some("vpc-b"));
+    }
+
+    #[test]
+    fn create_without_id_is_a_harness_failure_and_drop_panics() {
+        let upstream = fake_upstream(vec![concat!(
+            "HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n",
+            "<CreateVpcResponse><vpc></vpc></CreateVpcResponse>"
+        )]);
+        let proxy = AwsTiming::start(&format!("http://{upstream}"), Timing::short());
+        let sh = Arc::clone(&proxy.shared);
+        let resp = sh.handle(&post(
+            "ec2",
+            "Action=CreateVpc&Version=2016-11-15&CidrBlock=10.0.0.0%2F16",
+        ));
+        assert_eq!(resp.status, 400);
+        let body = String::from_utf8(resp.body).expect("UTF-8");
+        assert!(
+            body.contains("<Code>AwsTimingHarnessFailure</Code>"),
+            "{body}"
+        );
+        assert_eq!(proxy.failures().len(), 1, "{:?}", proxy.failures());
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(proxy)));
+        assert!(dropped.is_err(), "dropping a failed proxy must panic");
     }
 
     #[test]

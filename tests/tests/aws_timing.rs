@@ -12,6 +12,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use k8s_hard_tests::aws_timing::{AwsTiming, Counts, Stalled, Timing};
 use k8s_hard_tests::moto::{Moto, REGION, UBUNTU_IMAGE_NAME};
 
+/// One form parameter: name, value.
+type Param<'a> = (&'a str, &'a str);
+
 const EC2: &str = "ec2";
 const ELB: &str = "elasticloadbalancing";
 
@@ -277,6 +280,127 @@ fn new_vpc_is_not_found_until_the_window_ends_except_by_filter() {
             ..Counts::default()
         }
     );
+}
+
+#[test]
+fn every_new_ec2_kind_is_not_found_in_the_window() {
+    let (vpc, _subnet) = vpc_and_subnet("10.216.0.0/16", "10.216.1.0/24");
+    let proxy = start(Timing {
+        not_found: Duration::from_millis(800),
+        ..Timing::none()
+    });
+    let url = proxy.url();
+    let igw = first(
+        &ok(&url, EC2, &[("Action", "CreateInternetGateway")]),
+        "internetGatewayId",
+    );
+    let rtb = first(
+        &ok(
+            &url,
+            EC2,
+            &[("Action", "CreateRouteTable"), ("VpcId", vpc.as_str())],
+        ),
+        "routeTableId",
+    );
+    let sg = first(
+        &ok(
+            &url,
+            EC2,
+            &[
+                ("Action", "CreateSecurityGroup"),
+                ("GroupName", "aws-timing-kinds-sg"),
+                ("GroupDescription", "aws timing kinds"),
+                ("VpcId", vpc.as_str()),
+            ],
+        ),
+        "groupId",
+    );
+    let dopt = first(
+        &ok(
+            &url,
+            EC2,
+            &[
+                ("Action", "CreateDhcpOptions"),
+                ("DhcpConfiguration.1.Key", "domain-name"),
+                ("DhcpConfiguration.1.Value.1", "aws-timing.internal"),
+            ],
+        ),
+        "dhcpOptionsId",
+    );
+    let window_end = Instant::now() + Duration::from_millis(800);
+    let attach = [
+        ("Action", "AttachInternetGateway"),
+        ("InternetGatewayId", igw.as_str()),
+        ("VpcId", vpc.as_str()),
+    ];
+    let route = [
+        ("Action", "CreateRoute"),
+        ("RouteTableId", rtb.as_str()),
+        ("DestinationCidrBlock", "0.0.0.0/0"),
+        ("GatewayId", igw.as_str()),
+    ];
+    let ingress = [
+        ("Action", "AuthorizeSecurityGroupIngress"),
+        ("GroupId", sg.as_str()),
+        ("IpPermissions.1.IpProtocol", "tcp"),
+        ("IpPermissions.1.FromPort", "22"),
+        ("IpPermissions.1.ToPort", "22"),
+        ("IpPermissions.1.IpRanges.1.CidrIp", "0.0.0.0/0"),
+    ];
+    let tag = [
+        ("Action", "CreateTags"),
+        ("ResourceId.1", dopt.as_str()),
+        ("Tag.1.Key", "Name"),
+        ("Tag.1.Value", "aws-timing-kinds"),
+    ];
+    let associate = [
+        ("Action", "AssociateDhcpOptions"),
+        ("DhcpOptionsId", dopt.as_str()),
+        ("VpcId", vpc.as_str()),
+    ];
+    let expected: [(&[Param], &str, String); 5] = [
+        (
+            &attach,
+            "InvalidInternetGatewayID.NotFound",
+            format!("The internetGateway ID '{igw}' does not exist"),
+        ),
+        (
+            &route,
+            "InvalidRouteTableID.NotFound",
+            format!("The routeTable ID '{rtb}' does not exist"),
+        ),
+        (
+            &ingress,
+            "InvalidGroup.NotFound",
+            format!("The security group '{sg}' does not exist"),
+        ),
+        (
+            &tag,
+            "InvalidDhcpOptionID.NotFound",
+            format!("The dhcpOption ID '{dopt}' does not exist"),
+        ),
+        (
+            &associate,
+            "InvalidDhcpOptionID.NotFound",
+            format!("The dhcpOption ID '{dopt}' does not exist"),
+        ),
+    ];
+    for (params, code, message) in &expected {
+        let (status, body) = call(&url, EC2, params);
+        assert_eq!(status, 400, "{params:?}: {body}");
+        assert_eq!(first(&body, "Code"), *code, "{params:?}");
+        assert_eq!(first(&body, "Message"), *message, "{params:?}");
+    }
+    assert!(
+        Instant::now() < window_end,
+        "too slow to observe the window"
+    );
+
+    sleep_until(window_end);
+    for (params, _, _) in &expected {
+        ok(&url, EC2, params);
+    }
+    assert_eq!(proxy.counts().not_found, 5);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! What every resource step gets: the clients, the spec, the previous state, progress and the
 //! record of changes.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
@@ -46,6 +47,31 @@ pub enum Kind {
     Instance,
     /// Route of a worker's pod CIDR.
     Route,
+}
+
+impl Kind {
+    /// The error codes AWS answers with while a resource of this kind is not visible (deleted,
+    /// or created so recently that the endpoint answering has not heard of it yet).
+    pub fn not_found_codes(self) -> &'static [&'static str] {
+        match self {
+            Kind::Vpc => &["InvalidVpcID.NotFound"],
+            Kind::DhcpOptions => &[
+                "InvalidDhcpOptionID.NotFound",
+                "InvalidDhcpOptionsID.NotFound",
+            ],
+            Kind::Subnet => &["InvalidSubnetID.NotFound", "SubnetNotFound"],
+            Kind::InternetGateway => &["InvalidInternetGatewayID.NotFound"],
+            Kind::RouteTable => &["InvalidRouteTableID.NotFound"],
+            Kind::SecurityGroup => &["InvalidGroup.NotFound", "InvalidSecurityGroupID.NotFound"],
+            Kind::LoadBalancer => &["LoadBalancerNotFound"],
+            Kind::TargetGroup => &["TargetGroupNotFound"],
+            Kind::Listener => &["ListenerNotFound"],
+            Kind::Image => &["InvalidAMIID.NotFound"],
+            Kind::KeyPair => &["InvalidKeyPair.NotFound"],
+            Kind::Instance => &["InvalidInstanceID.NotFound"],
+            Kind::Route => &["InvalidRoute.NotFound"],
+        }
+    }
 }
 
 impl fmt::Display for Kind {
@@ -185,15 +211,26 @@ pub enum Progress {
 /// A progress callback.
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
-/// Bounds on waits and retries.
+/// Bounds on waits, retries and calls. Start from [`Timeouts::default`] and change fields.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Timeouts {
-    /// How long to wait for instances to run and the load balancer to be active.
+    /// How long to wait for instances to run (with public IPs) and the load balancer to be
+    /// active. Default 600 s.
     pub ready: Duration,
-    /// How long `down` keeps retrying dependency errors (and waits for terminations).
+    /// How long `down` keeps retrying dependency errors (a deleted load balancer's network
+    /// interfaces linger for minutes) and waits for terminations. Default 900 s.
     pub teardown: Duration,
-    /// Pause between polls.
+    /// How long a call naming a resource this run created keeps being retried while AWS
+    /// answers that it does not exist (eventual consistency). Default 120 s, as
+    /// terraform-provider-aws's `PropagationTimeout`.
+    pub propagation: Duration,
+    /// The longest pause between two polls or retries; the first is 100 ms (or this, if
+    /// shorter) and each next one 1.5 times the last. Default 1 s.
     pub poll: Duration,
+    /// The longest one API call may take, the SDK's own retries included; a stalled
+    /// endpoint fails the call (naming it) after this. Default 60 s.
+    pub call: Duration,
 }
 
 impl Default for Timeouts {
@@ -201,8 +238,17 @@ impl Default for Timeouts {
         Timeouts {
             ready: Duration::from_secs(600),
             teardown: Duration::from_secs(900),
-            poll: Duration::from_secs(5),
+            propagation: Duration::from_secs(120),
+            poll: Duration::from_secs(1),
+            call: Duration::from_secs(60),
         }
+    }
+}
+
+impl Timeouts {
+    /// The pause before the first poll or retry.
+    fn first_pause(&self) -> Duration {
+        Duration::from_millis(100).min(self.poll)
     }
 }
 
@@ -220,6 +266,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) warnings: Mutex<Vec<String>>,
     pub(crate) key_dir: Option<PathBuf>,
     pub(crate) timeouts: Timeouts,
+    /// IDs of what this run created: AWS may not know them everywhere yet.
+    pub(crate) fresh: Mutex<BTreeSet<String>>,
 }
 
 impl Ctx<'_> {
@@ -276,11 +324,39 @@ impl Ctx<'_> {
         });
     }
 
+    /// Reports a creation and remembers the ID as fresh (see [`Ctx::follow_up`]).
     pub(crate) fn created(&self, kind: Kind, id: &str) {
+        if let Ok(mut f) = self.fresh.lock() {
+            f.insert(id.to_string());
+        }
         self.emit(Progress::Created {
             kind,
             id: id.to_string(),
         });
+    }
+
+    fn is_fresh(&self, id: &str) -> bool {
+        self.fresh.lock().is_ok_and(|f| f.contains(id))
+    }
+
+    /// Runs `f`, a call naming the resources `names`. While one of them was created by this
+    /// run, AWS may still answer that it does not exist ("Eventual consistency in the Amazon
+    /// EC2 API"): those answers (that kind's NotFound codes) are retried with capped
+    /// exponential backoff for up to [`Timeouts::propagation`]. For resources found rather
+    /// than created, a NotFound is real and returned at once.
+    pub(crate) async fn follow_up<T, F, Fut>(&self, names: &[(Kind, &str)], f: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let codes: Vec<&str> = names
+            .iter()
+            .filter(|(_, id)| self.is_fresh(id))
+            .flat_map(|(kind, _)| kind.not_found_codes().iter().copied())
+            .collect();
+        let (kind, id) = names.first().copied().unwrap_or((Kind::Vpc, ""));
+        self.retry_on(kind, id, &codes, self.timeouts.propagation, f)
+            .await
     }
 
     pub(crate) fn take_changes(&self) -> Vec<Change> {
@@ -305,17 +381,15 @@ impl Ctx<'_> {
         Fut: Future<Output = Result<T>>,
     {
         let backoff = ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(200))
-            .with_max_delay(Duration::from_secs(15))
+            .with_min_delay(self.timeouts.first_pause())
+            .with_max_delay(self.timeouts.poll)
+            .with_factor(1.5)
             .with_jitter()
             .without_max_times()
             .with_total_delay(Some(bound));
         f.retry(backoff)
             .sleep(tokio::time::sleep)
-            .when(|e: &Error| {
-                e.aws_code()
-                    .is_some_and(|c| codes.iter().any(|x| c.starts_with(x)))
-            })
+            .when(|e: &Error| e.aws_code().is_some_and(|c| codes.contains(&c)))
             .notify(|e: &Error, _| {
                 self.emit(Progress::Retrying {
                     kind,
@@ -327,7 +401,8 @@ impl Ctx<'_> {
     }
 
     /// Polls `check` (which returns how many of `total` are ready) until all are, or `bound`
-    /// passes.
+    /// passes. The first pause is short and each next one longer, up to [`Timeouts::poll`]:
+    /// on a fast API the wait ends soon after the last resource is ready.
     pub(crate) async fn wait_for<F, Fut>(
         &self,
         what: &str,
@@ -340,6 +415,7 @@ impl Ctx<'_> {
         Fut: Future<Output = Result<usize>>,
     {
         let start = Instant::now();
+        let mut pause = self.timeouts.first_pause();
         loop {
             let ready = check().await?;
             self.emit(Progress::Waiting {
@@ -357,7 +433,8 @@ impl Ctx<'_> {
                     seconds: bound.as_secs(),
                 });
             }
-            tokio::time::sleep(self.timeouts.poll).await;
+            tokio::time::sleep(pause.min(bound.saturating_sub(start.elapsed()))).await;
+            pause = pause.mul_f64(1.5).min(self.timeouts.poll);
         }
     }
 }
@@ -365,23 +442,6 @@ impl Ctx<'_> {
 /// True when the error says the resource does not exist.
 pub(crate) fn is_not_found(e: &Error) -> bool {
     e.aws_code().is_some_and(|c| c.contains("NotFound"))
-}
-
-/// At most one of `items`, else [`Error::Ambiguous`].
-pub(crate) fn at_most_one<T>(
-    kind: Kind,
-    mut items: Vec<T>,
-    id: impl Fn(&T) -> String,
-) -> Result<Option<T>> {
-    match items.len() {
-        0 => Ok(None),
-        1 => Ok(items.pop()),
-        n => Err(Error::Ambiguous {
-            resource: kind.to_string(),
-            count: n,
-            ids: items.iter().map(id).collect::<Vec<_>>().join(", "),
-        }),
-    }
 }
 
 /// The placeholder ID of a resource a dry run would create.

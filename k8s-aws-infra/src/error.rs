@@ -77,17 +77,30 @@ pub enum Error {
         /// The ownership tag, `key=value`.
         tag: String,
     },
-    /// More than one resource carries the tags that should identify exactly one.
+    /// A name AWS keeps unique per account and region (load balancer, target group, key pair)
+    /// is held by something that is not this installation's; found before any change.
     #[error(
-        "{resource}: {count} resources carry this cluster's tags ({ids}); remove the extra ones"
+        "{resource} name {name:?} is already taken in {region} by {holder}: AWS keeps {resource} names unique per account and region, so give this cluster another name (nothing was changed)"
     )]
-    Ambiguous {
+    NameTaken {
         /// The resource kind.
         resource: String,
-        /// How many were found.
-        count: usize,
-        /// Their IDs, comma separated.
-        ids: String,
+        /// The taken name.
+        name: String,
+        /// The region.
+        region: String,
+        /// Who holds it, as far as its tags tell.
+        holder: String,
+    },
+    /// The state records the cluster in another region than the spec names.
+    #[error(
+        "the cluster's resources are in {recorded} (recorded in its state), but the spec names {requested}: delete them there first (`down` with region {recorded}), then create the cluster in {requested}"
+    )]
+    RegionChanged {
+        /// The region in the state.
+        recorded: String,
+        /// The region the spec (or the AWS configuration) names.
+        requested: String,
     },
     /// The key pair exists in AWS but its private key is not on disk (AWS only returns it once).
     #[error(

@@ -9,9 +9,31 @@
 //!   and creates only what is missing, with tags at creation; a second `up` makes no mutating
 //!   call, and an interrupted `up` converges on the next run without duplicates. Immutable
 //!   differences (a changed CIDR) are reported as [`Error::Immutable`], never papered over.
-//! - [`Infra::status`] lists every resource, its ID and state (serde-serializable).
-//! - [`Infra::down`] deletes everything carrying the ownership tag, in reverse dependency order,
-//!   and reports what it left behind.
+//!   It returns once every instance runs with its public IP and the load balancer has its DNS
+//!   name; [`Infra::wait_load_balancer_active`] waits for the load balancer to be `active`,
+//!   so callers can sign certificates and copy files meanwhile.
+//! - [`Infra::status`] lists every resource, its ID, its state and what `up` would do about it.
+//! - [`Infra::down`] deletes everything carrying the installation tag, in reverse dependency
+//!   order, and reports what it left behind.
+//!
+//! # AWS as it really behaves
+//! - **Ownership.** Every resource carries [`INSTALLATION_TAG_KEY`]`=`[`InfraSpec::installation_id`]
+//!   (made once with [`new_installation_id`]); nothing without it is adopted or deleted, so two
+//!   clusters of the same name in one account stay apart. Names AWS keeps unique per account
+//!   and region (load balancer, target group, key pair) held by anyone else stop `up` and
+//!   `plan` before any change ([`Error::NameTaken`]).
+//! - **Eventual consistency.** A call naming a resource this run created is retried while
+//!   AWS answers with that kind's NotFound code ([`Kind::not_found_codes`]), with capped
+//!   exponential backoff, up to [`Timeouts::propagation`]. A create is never repeated because
+//!   a follow-up failed: resources are tagged at creation and found again by their tags;
+//!   `RunInstances` carries a `ClientToken`.
+//! - **Settling.** Waits poll with a short first pause that grows to [`Timeouts::poll`].
+//!   `down` waits out shutting-down instances and retries the dependency errors a deleted load
+//!   balancer's lingering interfaces cause, up to [`Timeouts::teardown`], then names what is
+//!   left.
+//! - **Bounded calls.** Every call has an operation timeout ([`Timeouts::call`]).
+//! - **Region pinned.** A state that records resources in one region refuses a spec naming
+//!   another ([`Error::RegionChanged`]).
 //!
 //! Every run reports the API calls it made ([`CallCounts`]) and streams [`Progress`] events to
 //! an optional callback; the library prints nothing and never builds a runtime.
@@ -22,10 +44,12 @@
 //!
 //! # Example
 //! ```no_run
-//! use k8s_aws_infra::{AwsOptions, Infra, InfraSpec, load_state, save_state};
+//! use k8s_aws_infra::{AwsOptions, Infra, InfraSpec, load_state, new_installation_id, save_state};
 //! # async fn run() -> Result<(), k8s_aws_infra::Error> {
 //! let dir = std::path::Path::new("cluster");
-//! let mut spec = InfraSpec::new("k8s-cluster-from-ground-up", 3, 3);
+//! // Make the ID once and keep it with the cluster's definition: it is what `down` deletes.
+//! let installation = new_installation_id()?;
+//! let mut spec = InfraSpec::new("k8s-cluster-from-ground-up", installation, 3, 3);
 //! spec.region = Some("us-east-2".into());
 //! spec.validate()?;
 //! let infra = Infra::connect(&AwsOptions::default())
@@ -34,6 +58,8 @@
 //! let previous = load_state(dir)?.unwrap_or_default();
 //! let report = infra.up(&spec, &previous, dir).await?;
 //! save_state(dir, &report.state)?;
+//! // Sign certificates with report.state.api_endpoint() here, then:
+//! infra.wait_load_balancer_active(&spec, &report.state).await?;
 //! println!("API endpoint: {:?}, {} calls", report.state.api_endpoint(), report.calls.total());
 //! # Ok(()) }
 //! ```
@@ -53,6 +79,7 @@ use std::sync::{Arc, Mutex};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::config::ProvideCredentials;
 use aws_sdk_ec2::config::retry::RetryConfig;
+use aws_sdk_ec2::config::timeout::TimeoutConfig;
 use serde::Serialize;
 
 pub use calls::CallCounts;
@@ -61,11 +88,11 @@ pub use error::{Error, Result};
 pub use plan::{Deleted, LeftBehind, ResourceStatus};
 pub use resources::key_pair::key_path;
 pub use spec::{
-    API_PORT, CANONICAL_OWNER, DEFAULT_IMAGE_NAME, DEFAULT_INSTANCE_TYPE, DEFAULT_OWNER_TAG_KEY,
-    ImageSpec, InfraSpec, NodeSpec, Role,
+    API_PORT, CANONICAL_OWNER, DEFAULT_IMAGE_NAME, DEFAULT_INSTANCE_TYPE, ImageSpec, InfraSpec,
+    NodeSpec, Role, new_installation_id,
 };
 pub use state::{InfraState, InstanceState, STATE_FILE, load_state, save_state};
-pub use tags::NODE_TAG_KEY;
+pub use tags::{CLUSTER_TAG_KEY, CREATED_TAG_KEY, INSTALLATION_TAG_KEY, NODE_TAG_KEY};
 
 use calls::{CallInterceptor, Counter};
 use context::Ctx;
@@ -102,6 +129,8 @@ pub struct UpReport {
     pub changes: Vec<Change>,
     /// Things the user should know.
     pub warnings: Vec<String>,
+    /// Whether the load balancer is `active` yet (see [`Infra::wait_load_balancer_active`]).
+    pub load_balancer_active: bool,
     /// Calls made.
     pub calls: CallCounts,
 }
@@ -111,6 +140,8 @@ pub struct UpReport {
 pub struct Status {
     /// Region.
     pub region: String,
+    /// True when every resource is as `up` would leave it.
+    pub ok: bool,
     /// Every resource, in creation order.
     pub resources: Vec<ResourceStatus>,
     /// The Kubernetes API endpoint (load balancer DNS name), when it exists.
@@ -126,8 +157,10 @@ pub struct Status {
 pub struct DownReport {
     /// What was deleted, in order.
     pub deleted: Vec<Deleted>,
-    /// What is still there (not ours, or still failing after the retry bound); empty on success.
+    /// What is still there (still failing after the retry bound); empty on success.
     pub left_behind: Vec<LeftBehind>,
+    /// What has the cluster's names but belongs to another installation: not touched.
+    pub not_ours: Vec<LeftBehind>,
     /// Calls made.
     pub calls: CallCounts,
 }
@@ -234,24 +267,52 @@ impl Infra {
                 ),
             ));
         }
+        if let Some(recorded) = state.installation_id.as_ref()
+            && *recorded != spec.installation_id
+            && state.has_resources()
+        {
+            return Err(Error::spec(
+                "installation_id",
+                format!(
+                    "the state belongs to installation {recorded:?}, the spec names {:?}",
+                    spec.installation_id
+                ),
+            ));
+        }
         let region = spec
             .region
             .clone()
             .or_else(|| self.region().map(str::to_string))
             .ok_or(Error::NoRegion)?;
+        if let Some(recorded) = state.region.as_ref()
+            && *recorded != region
+            && state.has_resources()
+        {
+            return Err(Error::RegionChanged {
+                recorded: recorded.clone(),
+                requested: region,
+            });
+        }
         let interceptor = CallInterceptor {
             counter: self.counter.clone(),
             read_only: dry_run,
         };
         let retry = RetryConfig::standard().with_max_attempts(6);
+        // A stalled attempt is retried; the whole call, retries included, is bounded.
+        let timeout = TimeoutConfig::builder()
+            .operation_timeout(self.timeouts.call)
+            .operation_attempt_timeout(self.timeouts.call / 3)
+            .build();
         let ec2 = aws_sdk_ec2::config::Builder::from(&self.sdk)
             .region(Region::new(region.clone()))
             .retry_config(retry.clone())
+            .timeout_config(timeout.clone())
             .interceptor(interceptor.clone())
             .build();
         let elb = aws_sdk_elasticloadbalancingv2::config::Builder::from(&self.sdk)
             .region(Region::new(region.clone()))
             .retry_config(retry)
+            .timeout_config(timeout)
             .interceptor(interceptor)
             .build();
         Ok(Ctx {
@@ -267,6 +328,7 @@ impl Infra {
             warnings: Mutex::new(Vec::new()),
             key_dir: key_dir.map(Path::to_path_buf),
             timeouts: self.timeouts,
+            fresh: Mutex::default(),
         })
     }
 
@@ -287,10 +349,12 @@ impl Infra {
         })
     }
 
-    /// Creates what is missing and fixes what drifted; returns the new state. The private key of
-    /// a new key pair is written to [`key_path`]`(dir, cluster)` (0600); when a private key is
-    /// already there and AWS has no key pair of the cluster's name, its public half is imported
-    /// instead (a local key is never overwritten).
+    /// Creates what is missing and fixes what drifted; returns the new state once every
+    /// instance runs with its public IP (the load balancer may still be provisioning: see
+    /// [`UpReport::load_balancer_active`]). The private key of a new key pair is written to
+    /// [`key_path`]`(dir, cluster)` (0600); when a private key is already there and AWS has no
+    /// key pair of the cluster's name, its public half is imported instead (a local key is
+    /// never overwritten).
     ///
     /// # Errors
     /// As [`Infra::plan`], plus [`Error::KeyFileMissing`], [`Error::Timeout`] and [`Error::File`].
@@ -303,8 +367,26 @@ impl Infra {
             state: plan::state_of(&ctx, &built),
             changes: ctx.take_changes(),
             warnings: ctx.take_warnings(),
+            load_balancer_active: built.lb.active,
             calls: self.calls().since(before),
         })
+    }
+
+    /// Waits (bounded by [`Timeouts::ready`], with [`Progress::Waiting`] events) until the
+    /// load balancer recorded in `state` is `active`. Returns at once when it is.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`], [`Error::Aws`], and as [`Infra::plan`] before any call.
+    pub async fn wait_load_balancer_active(
+        &self,
+        spec: &InfraSpec,
+        state: &InfraState,
+    ) -> Result<()> {
+        let ctx = self.ctx(spec, state, true, None)?;
+        match &state.load_balancer_arn {
+            Some(arn) => resources::load_balancer::wait_active(&ctx, arn).await,
+            None => Ok(()),
+        }
     }
 
     /// Every resource, its ID and state. Makes read calls only (enforced).
@@ -316,18 +398,21 @@ impl Infra {
         let before = self.calls();
         let built = plan::converge(&ctx).await?;
         let changes = ctx.take_changes();
+        let resources = plan::statuses(&ctx, &built, &changes);
         Ok(Status {
             warnings: ctx.take_warnings(),
             region: ctx.region.clone(),
-            resources: plan::statuses(&ctx, &built, &changes),
+            ok: resources.iter().all(|r| r.ok),
+            resources,
             api_endpoint: built.lb.dns_name.clone(),
             calls: self.calls().since(before),
         })
     }
 
-    /// Deletes everything carrying the cluster's ownership tag, in reverse dependency order,
+    /// Deletes everything carrying the installation tag, in reverse dependency order,
     /// retrying dependency errors up to [`Timeouts::teardown`]. Failures do not stop it: they
-    /// are listed in [`DownReport::left_behind`].
+    /// are listed in [`DownReport::left_behind`]. Resources with the cluster's names that
+    /// belong to another installation are listed in [`DownReport::not_ours`], untouched.
     ///
     /// # Errors
     /// [`Error::Spec`] and [`Error::NoRegion`] only, before any call.
@@ -338,6 +423,7 @@ impl Infra {
         Ok(DownReport {
             deleted: t.deleted,
             left_behind: t.left,
+            not_ours: t.not_ours,
             calls: self.calls().since(before),
         })
     }

@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::context::{Action, Change, Ctx, Kind, PLANNED, Progress};
 use crate::error::{Error, Result};
 use crate::resources::{
-    dhcp_options, image, instance, internet_gateway, key_pair, listener, load_balancer, route,
-    route_table, security_group, subnet, target_group, vpc,
+    Which, dhcp_options, image, instance, internet_gateway, key_pair, listener, load_balancer,
+    route, route_table, security_group, subnet, target_group, vpc,
 };
 use crate::state::{InfraState, InstanceState};
 
@@ -30,8 +30,16 @@ pub(crate) struct Built {
     pub(crate) instances: Vec<instance::Instance>,
 }
 
-/// Finds (and, unless a dry run, creates or fixes) everything, in dependency order.
+/// Finds (and, unless a dry run, creates or fixes) everything, in dependency order. Returns
+/// once the instances run with public IPs; the load balancer may still be provisioning.
 pub(crate) async fn converge(ctx: &Ctx<'_>) -> Result<Built> {
+    // Names AWS keeps unique per account and region must be free or ours before anything is
+    // made: another installation's load balancer must not be found after our VPC exists.
+    try_join!(
+        load_balancer::find(ctx),
+        target_group::find(ctx),
+        key_pair::find(ctx)
+    )?;
     let (vpc, image, key) = try_join!(vpc::ensure(ctx), image::find(ctx), key_pair::ensure(ctx))?;
     let (dhcp, subnet, igw, sg, tg) = try_join!(
         dhcp_options::ensure(ctx, &vpc),
@@ -45,10 +53,9 @@ pub(crate) async fn converge(ctx: &Ctx<'_>) -> Result<Built> {
         load_balancer::ensure(ctx, &subnet, &vpc.id),
         instance::ensure_all(ctx, &subnet, &sg, &image, &key, &vpc.id),
     )?;
-    let (listener, (), ()) = try_join!(
+    let (listener, ()) = try_join!(
         listener::ensure(ctx, &lb, &tg),
         route::ensure(ctx, &route_table, &instances),
-        load_balancer::wait_active(ctx, &lb),
     )?;
     Ok(Built {
         vpc,
@@ -74,6 +81,7 @@ fn real(id: &str) -> Option<String> {
 pub(crate) fn state_of(ctx: &Ctx<'_>, b: &Built) -> InfraState {
     InfraState {
         cluster: ctx.spec.cluster.clone(),
+        installation_id: Some(ctx.spec.installation_id.clone()),
         region: Some(ctx.region.clone()),
         vpc_id: real(&b.vpc.id),
         dhcp_options_id: real(&b.dhcp.id),
@@ -117,73 +125,101 @@ pub struct ResourceStatus {
     pub name: String,
     /// ID or ARN; `None` when it does not exist.
     pub id: Option<String>,
-    /// `missing`, `ok`, `needs update`, or the instance / load balancer state.
+    /// `ok`, `missing`, `needs update`, or AWS's state of an instance (`running`, `pending`,
+    /// `stopped` ...) or of the load balancer (`active`, `provisioning` ...).
     pub state: String,
+    /// True when it is as `up` leaves it.
+    pub ok: bool,
+    /// What `up` would do about it; `None` when nothing.
+    pub up_would: Option<String>,
 }
 
-/// The status rows of a dry-run walk.
+/// The status rows of a dry-run walk: each resource, and what `up` would do about it.
 pub(crate) fn statuses(ctx: &Ctx<'_>, b: &Built, changes: &[Change]) -> Vec<ResourceStatus> {
-    let state = |kind: Kind, id: &str| {
-        if id == PLANNED {
-            return "missing".to_string();
-        }
-        let pending = changes.iter().any(|c| {
-            c.kind == kind && c.id.as_deref() == Some(id) && matches!(c.action, Action::Update(_))
-        });
-        if pending { "needs update" } else { "ok" }.to_string()
-    };
-    let row = |kind: Kind, name: &str, id: &str| ResourceStatus {
-        kind,
-        name: name.to_string(),
-        id: real(id),
-        state: state(kind, id),
-    };
+    // `ready`: AWS's own state, when it has one, whether that is the state `up` leaves, and
+    // what `up` waits for otherwise.
+    let row =
+        |kind: Kind, name: &str, change_name: &str, id: &str, ready: Option<(&str, bool, &str)>| {
+            let planned = id == PLANNED;
+            let pending: Vec<String> = changes
+                .iter()
+                .filter(|c| {
+                    c.kind == kind
+                        && (c.name == change_name || (!planned && c.id.as_deref() == Some(id)))
+                })
+                .map(|c| match &c.action {
+                    Action::Create => "create".to_string(),
+                    Action::Update(what) => what.clone(),
+                })
+                .collect();
+            let (state, ok, wait) = match ready {
+                _ if planned => ("missing".to_string(), false, None),
+                Some((s, true, _)) => (s.to_string(), pending.is_empty(), None),
+                // A pending change (start) includes the wait.
+                Some((s, false, wait)) => (
+                    s.to_string(),
+                    false,
+                    pending.is_empty().then(|| wait.to_string()),
+                ),
+                None if pending.is_empty() => ("ok".to_string(), true, None),
+                None => ("needs update".to_string(), false, None),
+            };
+            let mut would = pending;
+            would.extend(wait);
+            ResourceStatus {
+                kind,
+                name: name.to_string(),
+                id: (!planned).then(|| id.to_string()),
+                state,
+                ok,
+                up_would: (!would.is_empty()).then(|| would.join("; ")),
+            }
+        };
     let cluster = ctx.spec.cluster.as_str();
-    let key_exists = !changes
+    let subnet = ctx.spec.subnet_cidr.to_string();
+    let lb_state = if b.lb.active {
+        "active"
+    } else {
+        "provisioning"
+    };
+    let key_missing = changes
         .iter()
         .any(|c| c.kind == Kind::KeyPair && c.action == Action::Create);
+    let key_id = if key_missing {
+        PLANNED
+    } else {
+        b.key.name.as_str()
+    };
+    let listener_name = format!("{cluster}:{}", crate::spec::API_PORT);
     let mut rows = vec![
-        row(Kind::Vpc, cluster, &b.vpc.id),
-        row(Kind::DhcpOptions, cluster, &b.dhcp.id),
+        row(Kind::Vpc, cluster, cluster, &b.vpc.id, None),
+        row(Kind::DhcpOptions, cluster, cluster, &b.dhcp.id, None),
+        row(Kind::Subnet, &subnet, &subnet, &b.subnet.id, None),
+        row(Kind::InternetGateway, cluster, cluster, &b.igw.id, None),
+        row(Kind::RouteTable, cluster, cluster, &b.route_table.id, None),
+        row(Kind::SecurityGroup, cluster, cluster, &b.sg.id, None),
         row(
-            Kind::Subnet,
-            &ctx.spec.subnet_cidr.to_string(),
-            &b.subnet.id,
+            Kind::LoadBalancer,
+            cluster,
+            cluster,
+            &b.lb.arn,
+            Some((lb_state, b.lb.active, "wait until it is active")),
         ),
-        row(Kind::InternetGateway, cluster, &b.igw.id),
-        row(Kind::RouteTable, cluster, &b.route_table.id),
-        row(Kind::SecurityGroup, cluster, &b.sg.id),
-        ResourceStatus {
-            state: if b.lb.arn == PLANNED {
-                "missing".into()
-            } else if b.lb.active {
-                "active".into()
-            } else {
-                "provisioning".into()
-            },
-            ..row(Kind::LoadBalancer, cluster, &b.lb.arn)
-        },
-        row(Kind::TargetGroup, cluster, &b.tg.arn),
-        row(Kind::Listener, cluster, &b.listener),
-        row(Kind::Image, &ctx.spec.image.name, &b.image),
-        ResourceStatus {
-            kind: Kind::KeyPair,
-            name: b.key.name.clone(),
-            id: key_exists.then(|| b.key.name.clone()),
-            state: if key_exists { "ok" } else { "missing" }.into(),
-        },
+        row(Kind::TargetGroup, cluster, cluster, &b.tg.arn, None),
+        row(Kind::Listener, cluster, &listener_name, &b.listener, None),
+        row(Kind::Image, &ctx.spec.image.name, "", &b.image, None),
+        row(Kind::KeyPair, &b.key.name, &b.key.name, key_id, None),
     ];
     for i in &b.instances {
-        rows.push(ResourceStatus {
-            kind: Kind::Instance,
-            name: i.node.clone(),
-            id: real(&i.id),
-            state: if i.id == PLANNED {
-                "missing".into()
-            } else {
-                i.state.clone()
-            },
-        });
+        let running = i.state == "running" && i.public_ip.is_some();
+        let change_name = format!("{cluster}-{}", i.node);
+        rows.push(row(
+            Kind::Instance,
+            &i.node,
+            &change_name,
+            &i.id,
+            Some((&i.state, running, "wait until it runs with a public IP")),
+        ));
     }
     for w in &ctx.spec.workers {
         let Some(pod) = w.pod_cidr.map(|p| p.to_string()) else {
@@ -196,20 +232,13 @@ pub(crate) fn statuses(ctx: &Ctx<'_>, b: &Built, changes: &[Change]) -> Vec<Reso
             .find(|(d, _)| *d == pod)
             .map(|(_, t)| t.clone());
         let name = format!("{pod} -> {}", w.name);
-        let pending = changes
-            .iter()
-            .any(|c| c.kind == Kind::Route && c.name == name);
-        rows.push(ResourceStatus {
-            kind: Kind::Route,
-            state: match (&target, pending) {
-                (None, _) => "missing",
-                (Some(_), true) => "needs update",
-                (Some(_), false) => "ok",
-            }
-            .into(),
-            id: target,
-            name,
-        });
+        rows.push(row(
+            Kind::Route,
+            &name,
+            &name,
+            target.as_deref().unwrap_or(PLANNED),
+            None,
+        ));
     }
     rows
 }
@@ -246,6 +275,7 @@ const DEPENDENCY_CODES: &[&str] = &[
 pub(crate) struct Teardown {
     pub(crate) deleted: Vec<Deleted>,
     pub(crate) left: Vec<LeftBehind>,
+    pub(crate) not_ours: Vec<LeftBehind>,
 }
 
 impl Teardown {
@@ -255,6 +285,36 @@ impl Teardown {
             id: id.map(str::to_string),
             reason: e.to_string(),
         });
+    }
+
+    /// What a find for deletion found: another installation's resource is noted as not ours,
+    /// a failed look-up as left behind.
+    fn found<T>(&mut self, kind: Kind, r: Result<Vec<T>>) -> Vec<T> {
+        match r {
+            Ok(v) => v,
+            Err(e) => {
+                let id = match &e {
+                    Error::NotOwned { id, .. } => Some(id.clone()),
+                    Error::NameTaken { name, .. } => Some(name.clone()),
+                    _ => None,
+                };
+                match id {
+                    Some(id) => self.not_ours.push(LeftBehind {
+                        kind,
+                        id: Some(id),
+                        reason: e.to_string(),
+                    }),
+                    None => self.left(kind, None, &e),
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    fn extend(&mut self, other: Teardown) {
+        self.deleted.extend(other.deleted);
+        self.left.extend(other.left);
+        self.not_ours.extend(other.not_ours);
     }
 }
 
@@ -287,111 +347,101 @@ where
     }
 }
 
-/// Finds a resource for deletion; a refusal (not ours) or a failed look-up is left behind.
-fn found<T>(t: &mut Teardown, kind: Kind, r: Result<Option<T>>) -> Option<T> {
-    match r {
-        Ok(v) => v,
-        Err(e) => {
-            t.left(kind, None, &e);
-            None
-        }
+/// Terminates the installation's instances and waits until they are gone (also those a
+/// previous `down` left shutting down).
+async fn destroy_machines(ctx: &Ctx<'_>) -> Teardown {
+    let mut t = Teardown::default();
+    let found = instance::find_all(ctx, None, instance::NOT_TERMINATED).await;
+    let found = t.found(Kind::Instance, found);
+    let ids: Vec<String> = found.iter().filter_map(|i| i.instance_id.clone()).collect();
+    let live: Vec<String> = found
+        .iter()
+        .filter(|i| i.state().and_then(|s| s.name()).map(|n| n.as_str()) != Some("shutting-down"))
+        .filter_map(|i| i.instance_id.clone())
+        .collect();
+    if ids.is_empty() {
+        return t;
     }
+    for id in &ids {
+        ctx.emit(Progress::Deleting {
+            kind: Kind::Instance,
+            id: id.clone(),
+        });
+    }
+    let terminated = async {
+        if !live.is_empty() {
+            instance::terminate(ctx, &live).await?;
+        }
+        ctx.wait_for(
+            "instances terminated",
+            ids.len(),
+            ctx.timeouts.teardown,
+            || instance::count_terminated(ctx, &ids),
+        )
+        .await
+    };
+    match terminated.await {
+        Ok(()) => {
+            for id in ids {
+                ctx.emit(Progress::Deleted {
+                    kind: Kind::Instance,
+                    id: id.clone(),
+                });
+                t.deleted.push(Deleted {
+                    kind: Kind::Instance,
+                    id,
+                });
+            }
+        }
+        Err(e) => t.left(Kind::Instance, Some(&ids.join(",")), &e),
+    }
+    t
 }
 
-/// Deletes everything the cluster owns, in reverse dependency order.
-pub(crate) async fn destroy(ctx: &Ctx<'_>) -> Teardown {
+/// Deletes the listener, the load balancer (its interfaces then linger for a while) and the
+/// target group.
+async fn destroy_balancer(ctx: &Ctx<'_>) -> Teardown {
     let mut t = Teardown::default();
-
-    // Machines and the load balancer chain first, concurrently: they hold addresses in the
-    // subnet and security group.
-    let machines = async {
-        let mut t = Teardown::default();
-        let found = instance::find_all(ctx, None).await;
-        let ids: Vec<String> = found
-            .map_err(|e| t.left(Kind::Instance, None, &e))
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|i| i.instance_id.clone())
-            .collect();
-        if ids.is_empty() {
-            return t;
-        }
-        for id in &ids {
-            ctx.emit(Progress::Deleting {
-                kind: Kind::Instance,
-                id: id.clone(),
-            });
-        }
-        let terminated = async {
-            instance::terminate(ctx, &ids).await?;
-            ctx.wait_for(
-                "instances terminated",
-                ids.len(),
-                ctx.timeouts.teardown,
-                || instance::count_terminated(ctx, &ids),
-            )
-            .await
-        };
-        match terminated.await {
-            Ok(()) => {
-                for id in ids {
-                    ctx.emit(Progress::Deleted {
-                        kind: Kind::Instance,
-                        id: id.clone(),
-                    });
-                    t.deleted.push(Deleted {
-                        kind: Kind::Instance,
-                        id,
-                    });
-                }
-            }
-            Err(e) => t.left(Kind::Instance, Some(&ids.join(",")), &e),
-        }
-        t
-    };
-    let balancer = async {
-        let mut t = Teardown::default();
-        let lb = found(&mut t, Kind::LoadBalancer, load_balancer::find(ctx).await);
-        let lb_arn = lb.and_then(|l| l.load_balancer_arn);
-        if let Some(arn) = &lb_arn
-            && let Some(l) = found(&mut t, Kind::Listener, listener::find(ctx, arn).await)
-        {
+    let lbs = load_balancer::find(ctx).await.map(Vec::from_iter);
+    for lb in t.found(Kind::LoadBalancer, lbs) {
+        let arn = lb.load_balancer_arn.unwrap_or_default();
+        let listeners = listener::find(ctx, &arn).await.map(Vec::from_iter);
+        for l in t.found(Kind::Listener, listeners) {
             let id = l.listener_arn.unwrap_or_default();
             delete_one(ctx, &mut t, Kind::Listener, &id, || {
                 listener::delete(ctx, &id)
             })
             .await;
         }
-        if let Some(tg) = found(&mut t, Kind::TargetGroup, target_group::find(ctx).await) {
-            let id = tg.target_group_arn.unwrap_or_default();
-            delete_one(ctx, &mut t, Kind::TargetGroup, &id, || {
-                target_group::delete(ctx, &id)
-            })
-            .await;
-        }
-        if let Some(arn) = &lb_arn {
-            delete_one(ctx, &mut t, Kind::LoadBalancer, arn, || {
-                load_balancer::delete(ctx, arn)
-            })
-            .await;
-        }
-        t
-    };
-    let (m, b) = future::join(machines, balancer).await;
-    for part in [m, b] {
-        t.deleted.extend(part.deleted);
-        t.left.extend(part.left);
+        delete_one(ctx, &mut t, Kind::LoadBalancer, &arn, || {
+            load_balancer::delete(ctx, &arn)
+        })
+        .await;
     }
+    let tgs = target_group::find(ctx).await.map(Vec::from_iter);
+    for tg in t.found(Kind::TargetGroup, tgs) {
+        let id = tg.target_group_arn.unwrap_or_default();
+        delete_one(ctx, &mut t, Kind::TargetGroup, &id, || {
+            target_group::delete(ctx, &id)
+        })
+        .await;
+    }
+    t
+}
 
-    let vpc = found(&mut t, Kind::Vpc, vpc::find(ctx).await);
-    let vpc_id = vpc.as_ref().and_then(|v| v.vpc_id.clone());
-    let vpc_ref = vpc_id.as_deref();
+/// Deletes everything the installation owns, in reverse dependency order; every owned copy
+/// of a kind (a create retried behind our back) goes too.
+pub(crate) async fn destroy(ctx: &Ctx<'_>) -> Teardown {
+    let mut t = Teardown::default();
+    // Machines and the load balancer chain first, concurrently: they hold addresses in the
+    // subnet and security group.
+    let (m, b) = future::join(destroy_machines(ctx), destroy_balancer(ctx)).await;
+    t.extend(m);
+    t.extend(b);
 
-    if let Some(rt) = found(
-        &mut t,
-        Kind::RouteTable,
-        route_table::find(ctx, vpc_ref).await,
-    ) {
+    let vpcs = t.found(Kind::Vpc, vpc::find(ctx, Which::All).await);
+    let tables = route_table::find(ctx, Which::All, None).await;
+    for rt in t.found(Kind::RouteTable, tables) {
         let id = rt.route_table_id.clone().unwrap_or_default();
         for (assoc, _) in route_table::subnet_associations(&rt) {
             if let Err(e) = route_table::disassociate(ctx, &id, &assoc).await {
@@ -403,14 +453,12 @@ pub(crate) async fn destroy(ctx: &Ctx<'_>) -> Teardown {
         })
         .await;
     }
-    if let Some(g) = found(
-        &mut t,
-        Kind::InternetGateway,
-        internet_gateway::find(ctx).await,
-    ) {
+    let gateways = internet_gateway::find(ctx, Which::All).await;
+    for g in t.found(Kind::InternetGateway, gateways) {
         let id = g.internet_gateway_id.clone().unwrap_or_default();
         for v in internet_gateway::attached_vpcs(&g) {
-            // Detaching fails while instances still hold public addresses: retry.
+            // Detaching fails while instances or a deleted load balancer's interfaces still
+            // hold public addresses: retry.
             let detached = ctx
                 .retry_on(
                     Kind::InternetGateway,
@@ -429,36 +477,36 @@ pub(crate) async fn destroy(ctx: &Ctx<'_>) -> Teardown {
         })
         .await;
     }
-    if let Some(s) = found(&mut t, Kind::Subnet, subnet::find(ctx, vpc_ref).await) {
+    for s in t.found(Kind::Subnet, subnet::find(ctx, Which::All, None).await) {
         let id = s.subnet_id.unwrap_or_default();
         delete_one(ctx, &mut t, Kind::Subnet, &id, || subnet::delete(ctx, &id)).await;
     }
-    if let Some(g) = found(
-        &mut t,
-        Kind::SecurityGroup,
-        security_group::find(ctx, vpc_ref).await,
-    ) {
+    let groups = security_group::find(ctx, Which::All, None).await;
+    for g in t.found(Kind::SecurityGroup, groups) {
         let id = g.group_id.unwrap_or_default();
         delete_one(ctx, &mut t, Kind::SecurityGroup, &id, || {
             security_group::delete(ctx, &id)
         })
         .await;
     }
-    if let Some(d) = found(&mut t, Kind::DhcpOptions, dhcp_options::find(ctx).await) {
+    for d in t.found(Kind::DhcpOptions, dhcp_options::find(ctx, Which::All).await) {
         let id = d.dhcp_options_id.unwrap_or_default();
-        let associated = vpc
-            .as_ref()
+        let associated: Vec<String> = vpcs
+            .iter()
             .filter(|v| v.dhcp_options_id.as_deref() == Some(id.as_str()))
-            .and_then(|v| v.vpc_id.clone());
+            .filter_map(|v| v.vpc_id.clone())
+            .collect();
         delete_one(ctx, &mut t, Kind::DhcpOptions, &id, || {
-            dhcp_options::delete(ctx, &id, associated.as_deref())
+            dhcp_options::delete(ctx, &id, &associated)
         })
         .await;
     }
-    if let Some(id) = vpc_ref {
-        delete_one(ctx, &mut t, Kind::Vpc, id, || vpc::delete(ctx, id)).await;
+    for v in &vpcs {
+        let id = v.vpc_id.clone().unwrap_or_default();
+        delete_one(ctx, &mut t, Kind::Vpc, &id, || vpc::delete(ctx, &id)).await;
     }
-    if found(&mut t, Kind::KeyPair, key_pair::find(ctx).await).is_some() {
+    let key = key_pair::find(ctx).await.map(Vec::from_iter);
+    if !t.found(Kind::KeyPair, key).is_empty() {
         let name = ctx.spec.cluster.clone();
         delete_one(ctx, &mut t, Kind::KeyPair, &name, || {
             key_pair::delete(ctx, &name)

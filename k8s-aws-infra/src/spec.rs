@@ -14,8 +14,6 @@ pub const CANONICAL_OWNER: &str = "099720109477";
 pub const DEFAULT_IMAGE_NAME: &str = "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*";
 /// The default instance type (the seed's free-tier choice).
 pub const DEFAULT_INSTANCE_TYPE: &str = "t2.micro";
-/// The default ownership tag key; its value defaults to the cluster name.
-pub const DEFAULT_OWNER_TAG_KEY: &str = "k8s-hard/cluster";
 /// The Kubernetes API server port, on the load balancer and the masters.
 pub const API_PORT: u16 = 6443;
 
@@ -75,18 +73,37 @@ pub struct InfraSpec {
     /// Who may SSH to the machines. `0.0.0.0/0` (the default) draws a warning.
     #[serde(default)]
     pub ssh_ingress_cidr: Ipv4Net,
-    /// Ownership tag key; resources without this tag are never touched.
-    #[serde(default = "default_owner_tag_key")]
-    pub owner_tag_key: String,
-    /// Ownership tag value; `None` means the cluster name.
-    #[serde(default)]
-    pub owner_tag_value: Option<String>,
+    /// This cluster's installation ID ([`new_installation_id`]), carried as the
+    /// `k8s-hard/installation` tag on every resource: `up` adopts and `down` deletes only
+    /// resources with this ID. Keep it with the cluster's definition: a new ID is a new cluster.
+    pub installation_id: String,
+}
+
+/// A new installation ID: 32 random hexadecimal digits.
+///
+/// # Errors
+/// [`Error::Spec`] on `installation_id` if the system's random number generator fails.
+pub fn new_installation_id() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| {
+        Error::spec(
+            "installation_id",
+            "the system's random number generator failed",
+        )
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 impl InfraSpec {
-    /// The seed's layout: VPC 172.31.0.0/16, subnet 172.31.0.0/24, masters at .10+i, workers at
-    /// .20+i with pod CIDRs 172.20.i.0/24, t2.micro, Ubuntu from Canonical, SSH from anywhere.
-    pub fn new(cluster: impl Into<String>, masters: u8, workers: u8) -> Self {
+    /// The tutorial's layout ("Kubernetes from the ground up", STEP 2–3): VPC 172.31.0.0/16,
+    /// subnet 172.31.0.0/24, masters at .10+i, workers at .20+i with pod CIDRs 172.20.i.0/24,
+    /// t2.micro, Ubuntu from Canonical, SSH from anywhere; owned by `installation_id`.
+    pub fn new(
+        cluster: impl Into<String>,
+        installation_id: impl Into<String>,
+        masters: u8,
+        workers: u8,
+    ) -> Self {
         let node = |role: &str, i: u8, base: u8| NodeSpec {
             name: format!("{role}-{i}"),
             private_ip: Ipv4Addr::new(172, 31, 0, base.saturating_add(i)),
@@ -107,17 +124,8 @@ impl InfraSpec {
             instance_type: DEFAULT_INSTANCE_TYPE.to_string(),
             image: ImageSpec::default(),
             ssh_ingress_cidr: Ipv4Net::default(),
-            owner_tag_key: DEFAULT_OWNER_TAG_KEY.to_string(),
-            owner_tag_value: None,
+            installation_id: installation_id.into(),
         }
-    }
-
-    /// The ownership tag `(key, value)`.
-    pub fn owner_tag(&self) -> (&str, &str) {
-        (
-            &self.owner_tag_key,
-            self.owner_tag_value.as_deref().unwrap_or(&self.cluster),
-        )
     }
 
     /// Every node, masters first, with its role.
@@ -276,19 +284,18 @@ impl InfraSpec {
                 format!("{} has host bits set", self.ssh_ingress_cidr),
             ));
         }
-        if self.owner_tag_key.is_empty()
-            || self.owner_tag_key.len() > 128
-            || self.owner_tag_key.starts_with("aws:")
-        {
+        let id = &self.installation_id;
+        let ok = (8..=64).contains(&id.len())
+            && id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !ok {
             return Err(Error::spec(
-                "owner_tag_key",
-                "must be 1-128 characters and not start with aws:",
-            ));
-        }
-        if self.owner_tag_value.as_deref().is_some_and(str::is_empty) {
-            return Err(Error::spec(
-                "owner_tag_value",
-                "is empty (leave it unset to use the cluster name)",
+                "installation_id",
+                format!(
+                    "{id:?}: use 8-64 characters a-z, 0-9 and '-' (a new one: {})",
+                    new_installation_id().unwrap_or_default()
+                ),
             ));
         }
         Ok(())
@@ -311,10 +318,6 @@ impl InfraSpec {
 
 fn default_instance_type() -> String {
     DEFAULT_INSTANCE_TYPE.to_string()
-}
-
-fn default_owner_tag_key() -> String {
-    DEFAULT_OWNER_TAG_KEY.to_string()
 }
 
 /// A node's role.
@@ -370,6 +373,19 @@ fn validate_node_name(name: &str) -> std::result::Result<(), String> {
 mod tests {
     use super::*;
 
+    const ID: &str = "0123456789abcdef";
+
+    #[test]
+    fn installation_ids_are_new_each_time_and_valid() {
+        let (a, b) = (
+            new_installation_id().unwrap(),
+            new_installation_id().unwrap(),
+        );
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32);
+        InfraSpec::new("c", a, 1, 0).validate().unwrap();
+    }
+
     fn field(spec: &InfraSpec) -> String {
         match spec.validate() {
             Err(Error::Spec { field, .. }) => field,
@@ -379,32 +395,29 @@ mod tests {
 
     #[test]
     fn seed_layout_is_valid() {
-        let s = InfraSpec::new("k8s-cluster-from-ground-up", 3, 3);
+        let s = InfraSpec::new("k8s-cluster-from-ground-up", ID, 3, 3);
         s.validate().unwrap();
         assert_eq!(s.workers[2].pod_cidr.unwrap().to_string(), "172.20.2.0/24");
         assert_eq!(s.masters[1].private_ip.to_string(), "172.31.0.11");
         assert_eq!(s.warnings().len(), 1);
-        assert_eq!(
-            s.owner_tag(),
-            ("k8s-hard/cluster", "k8s-cluster-from-ground-up")
-        );
     }
 
     #[test]
     fn optional_fields_default_when_deserialized() {
         let json = r#"{"cluster":"c","vpc_cidr":"172.31.0.0/16","subnet_cidr":"172.31.0.0/24",
-            "masters":[{"name":"master-0","private_ip":"172.31.0.10"}],"workers":[]}"#;
+            "masters":[{"name":"master-0","private_ip":"172.31.0.10"}],"workers":[],
+            "installation_id":"0123456789abcdef"}"#;
         let s: InfraSpec = serde_json::from_str(json).unwrap();
         assert_eq!(s.instance_type, "t2.micro");
         assert_eq!(s.image, ImageSpec::default());
         assert_eq!(s.ssh_ingress_cidr.to_string(), "0.0.0.0/0");
-        assert_eq!(s.owner_tag(), ("k8s-hard/cluster", "c"));
+        assert_eq!(s.installation_id, "0123456789abcdef");
         s.validate().unwrap();
     }
 
     #[test]
     fn errors_name_the_field() {
-        let base = InfraSpec::new("c", 1, 2);
+        let base = InfraSpec::new("c", ID, 1, 2);
         let mut s = base.clone();
         s.subnet_cidr = "10.0.0.0/24".parse().unwrap();
         assert_eq!(field(&s), "subnet_cidr");
@@ -442,6 +455,11 @@ mod tests {
             })
             .collect();
         assert_eq!(field(&s), "workers");
+        for bad in ["", "short", "UPPER-CASE-ID", "has space in it"] {
+            let mut s = base.clone();
+            s.installation_id = bad.into();
+            assert_eq!(field(&s), "installation_id", "{bad:?}");
+        }
         let mut s = base;
         s.ssh_ingress_cidr = "203.0.113.7/32".parse().unwrap();
         s.validate().unwrap();

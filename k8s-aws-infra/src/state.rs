@@ -21,7 +21,10 @@ pub const STATE_FILE: &str = "state.json";
 pub struct InfraState {
     /// Cluster name.
     pub cluster: String,
-    /// Region the resources live in.
+    /// The installation ID the resources are tagged with.
+    pub installation_id: Option<String>,
+    /// Region the resources live in: a spec naming another region is refused while the
+    /// state records any resource.
     pub region: Option<String>,
     /// VPC ID.
     pub vpc_id: Option<String>,
@@ -77,6 +80,25 @@ impl InfraState {
         }
     }
 
+    /// True when the state records any resource.
+    pub fn has_resources(&self) -> bool {
+        [
+            &self.vpc_id,
+            &self.dhcp_options_id,
+            &self.subnet_id,
+            &self.internet_gateway_id,
+            &self.route_table_id,
+            &self.security_group_id,
+            &self.load_balancer_arn,
+            &self.target_group_arn,
+            &self.listener_arn,
+            &self.key_pair_name,
+        ]
+        .iter()
+        .any(|id| id.is_some())
+            || !self.instances.is_empty()
+    }
+
     /// The Kubernetes API endpoint (the load balancer's DNS name), once it exists.
     pub fn api_endpoint(&self) -> Option<&str> {
         self.load_balancer_dns_name.as_deref()
@@ -103,7 +125,9 @@ pub fn load_state(dir: &Path) -> Result<Option<InfraState>> {
         .map(Some)
         .map_err(|e| Error::File {
             path,
-            reason: format!("not a valid state file: {e}"),
+            reason: format!(
+                "not a valid state file ({e}); `down` still finds the cluster by its tags, or restore the file"
+            ),
         })
 }
 

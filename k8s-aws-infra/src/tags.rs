@@ -1,4 +1,8 @@
 //! The tags every resource carries and the filters that find them again.
+//!
+//! Ownership is the installation tag: `init` makes an ID for each cluster folder, so two
+//! clusters with the same name in one account (two people, two folders, a tutorial's name)
+//! never adopt or delete each other's resources.
 
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 
@@ -6,43 +10,48 @@ use crate::spec::InfraSpec;
 
 /// The tag key that names a node on its instance.
 pub const NODE_TAG_KEY: &str = "k8s-hard/node";
+/// The tag key holding the cluster name (informative: ownership is the installation tag).
+pub const CLUSTER_TAG_KEY: &str = "k8s-hard/cluster";
+/// The ownership tag key: its value is the spec's installation ID.
+pub const INSTALLATION_TAG_KEY: &str = "k8s-hard/installation";
+/// The tag key holding the creation time (UTC, `2026-11-30T06:30:57.123Z`): when two owned
+/// resources of one kind exist, the oldest is kept.
+pub const CREATED_TAG_KEY: &str = "k8s-hard/created";
 
-/// The cluster's tags: `Name` plus the ownership tag.
+/// The cluster's tags.
 #[derive(Debug, Clone)]
 pub(crate) struct Tags {
     pub(crate) name: String,
-    pub(crate) owner_key: String,
-    pub(crate) owner_value: String,
+    pub(crate) installation: String,
 }
 
 impl Tags {
     pub(crate) fn new(spec: &InfraSpec) -> Self {
-        let (k, v) = spec.owner_tag();
         Tags {
             name: spec.cluster.clone(),
-            owner_key: k.to_string(),
-            owner_value: v.to_string(),
+            installation: spec.installation_id.clone(),
         }
     }
 
     /// `key=value` of the ownership tag, for messages.
     pub(crate) fn owner(&self) -> String {
-        format!("{}={}", self.owner_key, self.owner_value)
+        format!("{INSTALLATION_TAG_KEY}={}", self.installation)
+    }
+
+    /// `(key, value)` pairs every new resource gets besides `Name`.
+    fn common(&self) -> [(&'static str, String); 3] {
+        [
+            (CLUSTER_TAG_KEY, self.name.clone()),
+            (INSTALLATION_TAG_KEY, self.installation.clone()),
+            (CREATED_TAG_KEY, now()),
+        ]
     }
 
     fn ec2_tags(&self, name: &str, extra: &[(&str, &str)]) -> Vec<Tag> {
-        let mut v = vec![
-            Tag::builder().key("Name").value(name).build(),
-            Tag::builder()
-                .key(&self.owner_key)
-                .value(&self.owner_value)
-                .build(),
-        ];
-        v.extend(
-            extra
-                .iter()
-                .map(|(k, val)| Tag::builder().key(*k).value(*val).build()),
-        );
+        let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+        let mut v = vec![tag("Name", name)];
+        v.extend(self.common().iter().map(|(k, val)| tag(k, val)));
+        v.extend(extra.iter().map(|(k, val)| tag(k, val)));
         v
     }
 
@@ -64,7 +73,7 @@ impl Tags {
             .build()
     }
 
-    /// Filters: owned by this cluster and named after it.
+    /// Filters: owned by this installation and named after the cluster.
     pub(crate) fn filters(&self) -> Vec<Filter> {
         vec![self.owner_filter(), filter("tag:Name", &self.name)]
     }
@@ -78,36 +87,51 @@ impl Tags {
         f
     }
 
-    /// Filter: owned by this cluster.
+    /// Filter: owned by this installation.
     pub(crate) fn owner_filter(&self) -> Filter {
-        filter(&format!("tag:{}", self.owner_key), &self.owner_value)
+        filter(&format!("tag:{INSTALLATION_TAG_KEY}"), &self.installation)
     }
 
     /// True when EC2 tags include the ownership tag.
     pub(crate) fn owns(&self, tags: &[Tag]) -> bool {
-        tags.iter().any(|t| {
-            t.key() == Some(self.owner_key.as_str()) && t.value() == Some(self.owner_value.as_str())
-        })
+        tag_value(tags, INSTALLATION_TAG_KEY) == Some(self.installation.as_str())
     }
 
     /// Tags for an ELBv2 resource.
     pub(crate) fn elb(&self) -> Vec<aws_sdk_elasticloadbalancingv2::types::Tag> {
         use aws_sdk_elasticloadbalancingv2::types::Tag as T;
-        vec![
-            T::builder().key("Name").value(&self.name).build(),
-            T::builder()
-                .key(&self.owner_key)
-                .value(&self.owner_value)
-                .build(),
-        ]
+        let mut v = vec![T::builder().key("Name").value(&self.name).build()];
+        v.extend(
+            self.common()
+                .iter()
+                .map(|(k, val)| T::builder().key(*k).value(val).build()),
+        );
+        v
     }
+}
 
-    /// True when ELBv2 tags include the ownership tag.
-    pub(crate) fn owns_elb(&self, tags: &[aws_sdk_elasticloadbalancingv2::types::Tag]) -> bool {
-        tags.iter().any(|t| {
-            t.key() == Some(self.owner_key.as_str()) && t.value() == Some(self.owner_value.as_str())
-        })
+/// Who holds a resource that is not ours, from its tags: for messages.
+pub(crate) fn holder<'a>(tags: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let tags: Vec<(&str, &str)> = tags.collect();
+    let get = |key: &str| tags.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+    match (get(INSTALLATION_TAG_KEY), get(CLUSTER_TAG_KEY)) {
+        (Some(id), _) => format!("another k8s-hard installation ({INSTALLATION_TAG_KEY}={id})"),
+        (None, Some(_)) => {
+            "a cluster made by an earlier k8s-hard, without an installation tag".to_string()
+        }
+        (None, None) => "something k8s-hard did not make".to_string(),
     }
+}
+
+/// The current UTC time as [`CREATED_TAG_KEY`] holds it: fixed width, so that text order is
+/// time order.
+fn now() -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::now_utc()
+        .format(&format)
+        .unwrap_or_default()
 }
 
 /// An EC2 filter with one value.
@@ -120,4 +144,31 @@ pub(crate) fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
     tags.iter()
         .find(|t| t.key() == Some(key))
         .and_then(|t| t.value())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creation_times_sort_as_text() {
+        let a = now();
+        assert_eq!(a.len(), "2026-11-30T06:30:57.123Z".len(), "{a}");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(now() > a);
+    }
+
+    #[test]
+    fn holders_are_described_from_their_tags() {
+        let other = [(INSTALLATION_TAG_KEY, "abc"), (CLUSTER_TAG_KEY, "c")];
+        assert_eq!(
+            holder(other.iter().copied()),
+            "another k8s-hard installation (k8s-hard/installation=abc)"
+        );
+        assert!(holder([(CLUSTER_TAG_KEY, "c")].into_iter()).contains("earlier k8s-hard"));
+        assert_eq!(
+            holder(std::iter::empty()),
+            "something k8s-hard did not make"
+        );
+    }
 }

@@ -2,7 +2,7 @@
 //! the SDK (not with our own state), and idempotency, plan, status, down and isolation are
 //! checked with the call counter and describe calls.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -15,14 +15,21 @@ use base64::Engine;
 use k8s_aws_infra::{
     Action, Error, Infra, InfraSpec, InfraState, Kind, Progress, Timeouts, key_path,
 };
+use k8s_hard_tests::aws_timing::{AwsTiming, Stalled, Timing};
 use k8s_hard_tests::moto::{ACCESS_KEY_ID, Moto, REGION, SECRET_ACCESS_KEY, UBUNTU_IMAGE_NAME};
 
 const OWNER: &str = "k8s-hard/cluster";
+const INSTALLATION: &str = "k8s-hard/installation";
 
 async fn sdk(moto: &Moto) -> SdkConfig {
+    sdk_at(moto.url()).await
+}
+
+/// The SDK configuration the tests use, with every call sent to `url`.
+async fn sdk_at(url: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(REGION))
-        .endpoint_url(moto.url())
+        .endpoint_url(url)
         .credentials_provider(Credentials::new(
             ACCESS_KEY_ID,
             SECRET_ACCESS_KEY,
@@ -34,28 +41,49 @@ async fn sdk(moto: &Moto) -> SdkConfig {
         .await
 }
 
+/// Short bounds: every wait in these tests is over in seconds.
+fn timeouts() -> Timeouts {
+    let mut t = Timeouts::default();
+    t.poll = Duration::from_millis(250);
+    t.ready = Duration::from_secs(30);
+    t.teardown = Duration::from_secs(30);
+    t.propagation = Duration::from_secs(30);
+    t.call = Duration::from_secs(30);
+    t
+}
+
 async fn infra(moto: &Moto) -> Infra {
-    Infra::from_sdk_config(sdk(moto).await)
+    infra_at(&sdk(moto).await).await
+}
+
+async fn infra_at(sdk: &SdkConfig) -> Infra {
+    Infra::from_sdk_config(sdk.clone())
         .await
         .unwrap()
-        .with_timeouts(Timeouts {
-            poll: Duration::from_millis(100),
-            ready: Duration::from_secs(30),
-            teardown: Duration::from_secs(30),
-        })
+        .with_timeouts(timeouts())
+}
+
+/// The installation ID the tests give `cluster`.
+fn installation(cluster: &str) -> String {
+    format!("test-{cluster}")
 }
 
 fn spec(cluster: &str, masters: u8, workers: u8) -> InfraSpec {
-    let mut s = InfraSpec::new(cluster, masters, workers);
+    let mut s = InfraSpec::new(cluster, installation(cluster), masters, workers);
     s.region = Some(REGION.into());
     s.image.name = UBUNTU_IMAGE_NAME.into();
     s
 }
 
+/// Owned by the installation of `cluster`, as [`installation`] names it.
 fn owner(cluster: &str) -> Filter {
+    owned_by(&installation(cluster))
+}
+
+fn owned_by(installation: &str) -> Filter {
     Filter::builder()
-        .name(format!("tag:{OWNER}"))
-        .values(cluster)
+        .name(format!("tag:{INSTALLATION}"))
+        .values(installation)
         .build()
 }
 
@@ -65,13 +93,17 @@ fn tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> Option<&'a str> {
         .and_then(|t| t.value())
 }
 
-/// Everything carrying the cluster's ownership tag, as `kind id` strings, found by describe
-/// calls made here.
+/// Everything carrying the installation tag of `cluster` ([`installation`]), as `kind id`
+/// strings, found by describe calls made here.
 async fn owned(sdk: &SdkConfig, cluster: &str) -> BTreeSet<String> {
+    owned_by_installation(sdk, &installation(cluster)).await
+}
+
+async fn owned_by_installation(sdk: &SdkConfig, installation: &str) -> BTreeSet<String> {
     let ec2 = aws_sdk_ec2::Client::new(sdk);
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
     let mut out = BTreeSet::new();
-    let f = owner(cluster);
+    let f = owned_by(installation);
     for v in ec2
         .describe_vpcs()
         .filters(f.clone())
@@ -157,13 +189,31 @@ async fn owned(sdk: &SdkConfig, cluster: &str) -> BTreeSet<String> {
     {
         out.insert(format!("key {}", k.key_name().unwrap()));
     }
-    if let Ok(lbs) = elb.describe_load_balancers().names(cluster).send().await {
-        for lb in lbs.load_balancers() {
+    // ELBv2 has no tag filter: every load balancer and target group, then their tags.
+    let tagged = |arn: String| {
+        let elb = elb.clone();
+        async move {
+            let tags = elb
+                .describe_tags()
+                .resource_arns(&arn)
+                .send()
+                .await
+                .unwrap();
+            tags.tag_descriptions()
+                .iter()
+                .flat_map(|d| d.tags())
+                .any(|t| t.key() == Some(INSTALLATION) && t.value() == Some(installation))
+        }
+    };
+    let lbs = elb.describe_load_balancers().send().await.unwrap();
+    for lb in lbs.load_balancers() {
+        if tagged(lb.load_balancer_arn().unwrap().to_string()).await {
             out.insert(format!("lb {}", lb.load_balancer_name().unwrap()));
         }
     }
-    if let Ok(tgs) = elb.describe_target_groups().names(cluster).send().await {
-        for tg in tgs.target_groups() {
+    let tgs = elb.describe_target_groups().send().await.unwrap();
+    for tg in tgs.target_groups() {
+        if tagged(tg.target_group_arn().unwrap().to_string()).await {
             out.insert(format!("tg {}", tg.target_group_name().unwrap()));
         }
     }
@@ -834,17 +884,267 @@ async fn a_same_named_resource_without_the_ownership_tag_is_never_touched() {
     let _ = ec2.create_key_pair().key_name("foreign").send().await;
     let dir = tempfile::tempdir().unwrap();
     let spec = spec("foreign", 1, 1);
+    let before = infra.calls();
     match infra.up(&spec, &InfraState::default(), dir.path()).await {
-        Err(Error::NotOwned { resource, .. }) => assert_eq!(resource, "key pair"),
-        other => panic!("expected NotOwned, got {other:?}"),
+        Err(e @ Error::NameTaken { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.starts_with("key pair name \"foreign\" is already taken in us-east-2 by something k8s-hard did not make"),
+                "{msg}"
+            );
+            assert!(msg.contains("give this cluster another name"), "{msg}");
+        }
+        other => panic!("expected NameTaken, got {other:?}"),
     }
+    assert_eq!(infra.calls().since(before).mutating, 0);
+    assert_eq!(owned(&sdk, "foreign").await, BTreeSet::new());
     let down = infra.down(&spec, &InfraState::default()).await.unwrap();
-    assert!(
-        down.left_behind.iter().any(|l| l.kind == Kind::KeyPair),
-        "{down:?}"
-    );
+    assert!(down.left_behind.is_empty(), "{down:?}");
+    assert!(down.deleted.is_empty(), "{down:?}");
+    assert_eq!(down.not_ours.len(), 1, "{down:?}");
+    assert_eq!(down.not_ours[0].kind, Kind::KeyPair);
     let keys = ec2.describe_key_pairs().key_names("foreign").send().await;
     assert_eq!(keys.unwrap().key_pairs().len(), 1, "still there");
+}
+
+/// Two folders (two people) with one `name:` in one account and region: each has its own
+/// installation ID, and neither can adopt or delete the other's resources.
+#[tokio::test]
+async fn two_installations_with_one_name_never_touch_each_other() {
+    let moto = Moto::shared();
+    let infra = infra(moto).await;
+    let sdk = sdk(moto).await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = spec("twin", 1, 1);
+    let mut b = spec("twin", 1, 1);
+    b.installation_id = "test-twin-other".into();
+
+    let up_a = infra
+        .up(&a, &InfraState::default(), dir_a.path())
+        .await
+        .unwrap();
+    let before = owned(&sdk, "twin").await;
+    // vpc, dhcp, subnet, igw, route table, sg, lb, tg, key, 2 instances
+    assert_eq!(before.len(), 11, "{before:?}");
+
+    // The second installation: plan and up stop before any change, naming the fix.
+    let calls = infra.calls();
+    for r in [
+        infra
+            .plan(&b, &InfraState::default(), dir_b.path())
+            .await
+            .map(|_| ()),
+        infra
+            .up(&b, &InfraState::default(), dir_b.path())
+            .await
+            .map(|_| ()),
+    ] {
+        match r {
+            Err(e @ Error::NameTaken { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains("name \"twin\" is already taken in us-east-2 by another k8s-hard installation (k8s-hard/installation=test-twin)"), "{msg}");
+                assert!(msg.contains("give this cluster another name"), "{msg}");
+            }
+            other => panic!("expected NameTaken, got {other:?}"),
+        }
+    }
+    assert_eq!(infra.calls().since(calls).mutating, 0);
+    assert_eq!(
+        owned_by_installation(&sdk, "test-twin-other").await,
+        BTreeSet::new()
+    );
+
+    // Its `down` (the tutorial's `init` then `down` in an empty folder) deletes nothing of A.
+    let down_b = infra.down(&b, &InfraState::default()).await.unwrap();
+    assert!(down_b.deleted.is_empty(), "{down_b:?}");
+    assert!(down_b.left_behind.is_empty(), "{down_b:?}");
+    let not_ours: BTreeSet<Kind> = down_b.not_ours.iter().map(|n| n.kind).collect();
+    assert_eq!(
+        not_ours,
+        BTreeSet::from([Kind::LoadBalancer, Kind::TargetGroup, Kind::KeyPair]),
+        "{down_b:?}"
+    );
+    assert_eq!(owned(&sdk, "twin").await, before);
+    let again = infra.up(&a, &up_a.state, dir_a.path()).await.unwrap();
+    assert_eq!(again.calls.mutating, 0, "{:?}", again.changes);
+
+    let down_a = infra.down(&a, &up_a.state).await.unwrap();
+    assert!(down_a.left_behind.is_empty(), "{:?}", down_a.left_behind);
+    assert_eq!(owned(&sdk, "twin").await, BTreeSet::new());
+}
+
+#[tokio::test]
+async fn a_state_in_another_region_is_refused_before_any_call() {
+    let moto = Moto::shared();
+    let infra = infra(moto).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = InfraState::new("moved");
+    state.region = Some(REGION.into());
+    state.vpc_id = Some("vpc-12345678".into());
+    let mut s = spec("moved", 1, 1);
+    s.region = Some("eu-west-1".into());
+    let e = infra.up(&s, &state, dir.path()).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "the cluster's resources are in us-east-2 (recorded in its state), but the spec names eu-west-1: delete them there first (`down` with region us-east-2), then create the cluster in eu-west-1"
+    );
+    assert!(matches!(
+        infra.down(&s, &state).await,
+        Err(Error::RegionChanged { .. })
+    ));
+    assert_eq!(infra.calls().total(), 0);
+    // Once `down` emptied the state, the region is free to change.
+    state.vpc_id = None;
+    infra.plan(&s, &state, dir.path()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_duplicate_resource_neither_wedges_up_nor_survives_down() {
+    let moto = Moto::shared();
+    let infra = infra(moto).await;
+    let sdk = sdk(moto).await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec("dups", 1, 0);
+    let first = infra
+        .up(&spec, &InfraState::default(), dir.path())
+        .await
+        .unwrap();
+    let original = first.state.vpc_id.clone().unwrap();
+    // A second VPC with the same tags, created later (as a create the SDK retried would be).
+    let tag = |k: &str, v: &str| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build();
+    let extra = ec2
+        .create_vpc()
+        .cidr_block("172.31.0.0/16")
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Vpc)
+                .tags(tag("Name", "dups"))
+                .tags(tag(OWNER, "dups"))
+                .tags(tag(INSTALLATION, &installation("dups")))
+                .tags(tag("k8s-hard/created", "2999-01-01T00:00:00.000Z"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .vpc
+        .unwrap()
+        .vpc_id
+        .unwrap();
+
+    // Without the state (lost): the oldest is kept, with a warning; nothing changes.
+    let again = infra
+        .up(&spec, &InfraState::default(), dir.path())
+        .await
+        .unwrap();
+    assert_eq!(again.state.vpc_id.as_deref(), Some(original.as_str()));
+    assert_eq!(again.calls.mutating, 0, "{:?}", again.changes);
+    let warning = again
+        .warnings
+        .iter()
+        .find(|w| w.contains(&extra))
+        .unwrap_or_else(|| panic!("no warning names {extra}: {:?}", again.warnings));
+    assert!(
+        warning.starts_with(&format!("2 vpc resources carry this installation's tags ({original}, {extra}); using the oldest, {original}")),
+        "{warning}"
+    );
+
+    // `down` deletes both.
+    let down = infra.down(&spec, &again.state).await.unwrap();
+    assert!(down.left_behind.is_empty(), "{:?}", down.left_behind);
+    let vpcs: BTreeSet<&str> = down
+        .deleted
+        .iter()
+        .filter(|d| d.kind == Kind::Vpc)
+        .map(|d| d.id.as_str())
+        .collect();
+    assert_eq!(vpcs, BTreeSet::from([original.as_str(), extra.as_str()]));
+    assert_eq!(owned(&sdk, "dups").await, BTreeSet::new());
+}
+
+/// `status` is ok only when everything is as `up` leaves it, and says what `up` would do.
+#[tokio::test]
+async fn status_tells_what_up_would_change() {
+    let moto = Moto::shared();
+    let infra = infra(moto).await;
+    let sdk = sdk(moto).await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec("truth", 1, 1);
+    let up = infra
+        .up(&spec, &InfraState::default(), dir.path())
+        .await
+        .unwrap();
+    let status = infra.status(&spec, &up.state).await.unwrap();
+    assert!(status.ok, "{:?}", status.resources);
+    assert!(
+        status
+            .resources
+            .iter()
+            .all(|r| r.ok && r.up_would.is_none())
+    );
+
+    // The API rule revoked by hand, a worker stopped.
+    let sg = up.state.security_group_id.clone().unwrap();
+    ec2.revoke_security_group_ingress()
+        .group_id(&sg)
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(6443)
+                .to_port(6443)
+                .ip_ranges(
+                    aws_sdk_ec2::types::IpRange::builder()
+                        .cidr_ip("0.0.0.0/0")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let worker = up.state.instances["worker-0"].id.clone();
+    ec2.stop_instances()
+        .instance_ids(&worker)
+        .send()
+        .await
+        .unwrap();
+
+    let status = infra.status(&spec, &up.state).await.unwrap();
+    assert!(!status.ok);
+    let row = |kind: Kind| status.resources.iter().find(|r| r.kind == kind).unwrap();
+    let group = row(Kind::SecurityGroup);
+    assert_eq!(
+        (group.state.as_str(), group.ok, group.up_would.as_deref()),
+        (
+            "needs update",
+            false,
+            Some("allow tcp 6443 from cidr:0.0.0.0/0")
+        )
+    );
+    let w = status
+        .resources
+        .iter()
+        .find(|r| r.kind == Kind::Instance && r.name == "worker-0")
+        .unwrap();
+    assert_eq!(
+        (w.state.as_str(), w.ok, w.up_would.as_deref()),
+        ("stopped", false, Some("start"))
+    );
+    let bad: Vec<&str> = status
+        .resources
+        .iter()
+        .filter(|r| !r.ok)
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(bad, ["truth", "worker-0"], "{:?}", status.resources);
+
+    let fixed = infra.up(&spec, &up.state, dir.path()).await.unwrap();
+    assert_eq!(fixed.calls.mutating, 2, "{:?}", fixed.changes);
+    assert!(infra.status(&spec, &fixed.state).await.unwrap().ok);
+    let down = infra.down(&spec, &fixed.state).await.unwrap();
+    assert!(down.left_behind.is_empty(), "{:?}", down.left_behind);
 }
 
 #[tokio::test]
@@ -998,4 +1298,131 @@ async fn progress_reports_creations_and_waits() {
     assert_eq!(again.calls.mutating, 2, "{:?}", again.changes);
     let down = infra.down(&spec, &up.state).await.unwrap();
     assert!(down.left_behind.is_empty(), "{:?}", down.left_behind);
+}
+
+/// Through an emulation of AWS's timing (IDs unknown for a moment after creation, instances
+/// pending without a public IP, the load balancer provisioning, terminations shutting down,
+/// a deleted load balancer's interfaces lingering): the first `up` converges without a re-run.
+/// Checked against moto directly, not through the emulation.
+#[tokio::test]
+async fn against_aws_timing_the_first_up_converges_and_down_leaves_nothing() {
+    let moto = Moto::shared();
+    let proxy = AwsTiming::start(moto.url(), Timing::short());
+    let infra = infra_at(&sdk_at(&proxy.url()).await).await;
+    let direct = sdk(moto).await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec("settling", 2, 2);
+
+    let up = infra
+        .up(&spec, &InfraState::default(), dir.path())
+        .await
+        .unwrap();
+    // `up` does not wait for the new load balancer: its name is all the next steps need.
+    assert!(!up.load_balancer_active);
+    infra
+        .wait_load_balancer_active(&spec, &up.state)
+        .await
+        .unwrap();
+    verify(&direct, &spec, dir.path()).await;
+    let counts = proxy.counts();
+    assert!(
+        counts.not_found > 0 && counts.pending > 0,
+        "the emulation did not bite: {counts:?}"
+    );
+
+    // The public IPs recorded are the ones AWS reports.
+    let described = aws_sdk_ec2::Client::new(&direct)
+        .describe_instances()
+        .filters(owner("settling"))
+        .send()
+        .await
+        .unwrap();
+    let described: BTreeMap<String, String> = described
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .map(|i| {
+            (
+                tag(i.tags(), "k8s-hard/node").unwrap().to_string(),
+                i.public_ip_address().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let recorded: BTreeMap<String, String> = up
+        .state
+        .instances
+        .iter()
+        .map(|(node, i)| (node.clone(), i.public_ip.clone().unwrap()))
+        .collect();
+    assert_eq!(recorded, described);
+    assert_eq!(recorded.len(), 4);
+
+    let second = infra.up(&spec, &up.state, dir.path()).await.unwrap();
+    assert_eq!(second.calls.mutating, 0, "{:?}", second.changes);
+    assert!(second.load_balancer_active);
+
+    let down = infra.down(&spec, &up.state).await.unwrap();
+    assert!(down.left_behind.is_empty(), "{:?}", down.left_behind);
+    assert_eq!(owned(&direct, "settling").await, BTreeSet::new());
+    let counts = proxy.counts();
+    assert!(
+        counts.shutting_down > 0 && counts.linger > 0,
+        "the teardown emulation did not bite: {counts:?}"
+    );
+}
+
+/// An endpoint that accepts connections and never answers: every command fails within its
+/// bound, naming the call; nothing hangs.
+#[tokio::test]
+async fn a_stalled_endpoint_fails_in_bounded_time_naming_the_call() {
+    let stalled = Stalled::start();
+    let mut t = timeouts();
+    t.call = Duration::from_secs(1);
+    let infra = Infra::from_sdk_config(sdk_at(&stalled.url()).await)
+        .await
+        .unwrap()
+        .with_timeouts(t);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec("stalled", 1, 1);
+    let state = InfraState::default();
+    let bound = Duration::from_secs(60);
+    let errors = [
+        tokio::time::timeout(bound, infra.plan(&spec, &state, dir.path()))
+            .await
+            .unwrap_or_else(|_| panic!("plan hung past {bound:?}"))
+            .map(|_| ())
+            .unwrap_err(),
+        tokio::time::timeout(bound, infra.up(&spec, &state, dir.path()))
+            .await
+            .unwrap_or_else(|_| panic!("up hung past {bound:?}"))
+            .map(|_| ())
+            .unwrap_err(),
+        tokio::time::timeout(bound, infra.status(&spec, &state))
+            .await
+            .unwrap_or_else(|_| panic!("status hung past {bound:?}"))
+            .map(|_| ())
+            .unwrap_err(),
+    ];
+    for e in errors {
+        let msg = e.to_string();
+        assert!(matches!(e, Error::Aws { .. }), "{e:?}");
+        assert!(
+            msg.contains(": Describe") && msg.contains(" failed: "),
+            "{msg}"
+        );
+        assert!(msg.contains("timeout"), "{msg}");
+    }
+    let down = tokio::time::timeout(bound, infra.down(&spec, &state))
+        .await
+        .unwrap_or_else(|_| panic!("down hung past {bound:?}"))
+        .unwrap();
+    assert!(down.deleted.is_empty());
+    assert!(!down.left_behind.is_empty());
+    for l in &down.left_behind {
+        assert!(
+            l.reason.contains(" failed: ") && l.reason.contains("timeout"),
+            "{l:?}"
+        );
+    }
+    assert!(stalled.connections() > 0);
 }

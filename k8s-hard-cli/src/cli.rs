@@ -226,6 +226,10 @@ pub struct AwsArgs {
     /// Send every AWS call to this endpoint (an emulator such as moto); AWS_ENDPOINT_URL works too.
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
+    /// Give up on one AWS call (its retries included) after this many seconds, naming it.
+    #[arg(long, global = true, default_value_t = 60, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub call_timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,9 @@ pub const FILE_NAME: &str = "cluster.yaml";
 #[serde(deny_unknown_fields)]
 pub struct ClusterSpec {
     pub name: String,
+    /// Made by `init`; every AWS resource carries it as the `k8s-hard/installation` tag.
+    #[serde(default)]
+    pub installation_id: Option<String>,
     pub region: String,
     #[serde(default)]
     pub network: Network,
@@ -183,21 +186,24 @@ impl Default for SubjectFields {
 #[derive(Debug, Clone)]
 pub struct InitOptions {
     pub name: String,
+    pub installation_id: String,
     pub region: String,
     pub masters: usize,
     pub workers: usize,
     pub api_endpoint: Option<String>,
 }
 
-impl Default for InitOptions {
-    fn default() -> Self {
-        InitOptions {
+impl InitOptions {
+    /// The defaults, with a new installation ID.
+    pub fn new() -> Result<Self> {
+        Ok(InitOptions {
             name: "k8s-cluster-from-ground-up".into(),
+            installation_id: k8s_aws_infra::new_installation_id()?,
             region: "us-east-2".into(),
             masters: 3,
             workers: 3,
             api_endpoint: None,
-        }
+        })
     }
 }
 
@@ -213,7 +219,12 @@ pub fn render_default(opts: &InitOptions) -> String {
 # Every field below shows its default.
 
 # Cluster name: AWS Name tags, kubeconfig cluster name, worker files (<name>-worker-<i>).
+# AWS keeps load balancer, target group and key pair names unique per account and region.
 name: {name}
+# This cluster's own ID, made by `k8s-hard init`: every AWS resource carries it as the
+# k8s-hard/installation tag, and `up` adopts and `down` deletes only resources with it, so
+# another folder using the same name never touches this cluster. Keep it; do not copy it.
+installation_id: {installation_id}
 # AWS region. Node FQDNs are <host>.<region>.compute.internal (<host>.ec2.internal in us-east-1).
 region: {region}
 
@@ -274,6 +285,7 @@ pki:
     organizational_unit: "{ou}"
 "#,
         name = opts.name,
+        installation_id = opts.installation_id,
         region = opts.region,
         vpc = net.vpc_cidr,
         subnet = net.subnet_cidr,
@@ -607,12 +619,8 @@ impl Cluster {
     /// Reads and validates `<dir>/cluster.yaml`, with what `infra up` recorded in
     /// `<dir>/state.json` on top: the API endpoint and the instances' public IPs.
     pub fn load(dir: &Path) -> Result<Cluster> {
-        let path = dir.join(FILE_NAME);
-        let text =
-            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let mut cluster = ClusterSpec::parse(&text, &path)?
-            .resolve(path.clone())
-            .with_context(|| format!("{}: invalid cluster spec", path.display()))?;
+        let mut cluster = Cluster::load_spec(dir)?;
+        let path = cluster.path.clone();
         let state = k8s_aws_infra::load_state(dir)?;
         if let Some(state) = &state {
             if state.cluster != cluster.spec.name {
@@ -638,6 +646,17 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Reads and validates `<dir>/cluster.yaml` alone, without `state.json` (for `down`, which
+    /// must work when the state is lost or damaged).
+    pub fn load_spec(dir: &Path) -> Result<Cluster> {
+        let path = dir.join(FILE_NAME);
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        ClusterSpec::parse(&text, &path)?
+            .resolve(path.clone())
+            .with_context(|| format!("{}: invalid cluster spec", path.display()))
+    }
+
     /// Reads `<dir>/cluster.yaml`, first writing the default one if there is none.
     /// Returns whether it was written.
     pub fn load_or_init(dir: &Path) -> Result<(Cluster, bool)> {
@@ -647,7 +666,7 @@ impl Cluster {
             fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
             k8s_files::write_file(
                 &path,
-                render_default(&InitOptions::default()).as_bytes(),
+                render_default(&InitOptions::new()?).as_bytes(),
                 k8s_files::Mode::Public,
             )
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -696,7 +715,14 @@ impl Cluster {
             .map(|(i, n)| node("workers", i, n))
             .collect::<Result<_>>()?;
         let aws = &self.spec.aws;
-        let mut spec = InfraSpec::new(name.clone(), 0, 0);
+        let Some(installation) = self.spec.installation_id.clone() else {
+            bail!(
+                "{}: installation_id: missing; AWS commands need this cluster's own ID (every resource is tagged with it). Add a line `installation_id: {}` (a new one) — or, if this cluster already exists in AWS under an older k8s-hard, delete it with that version first",
+                self.path.display(),
+                k8s_aws_infra::new_installation_id()?
+            );
+        };
+        let mut spec = InfraSpec::new(name.clone(), installation, 0, 0);
         spec.region = Some(self.spec.region.clone());
         spec.vpc_cidr = v4("network.vpc_cidr", self.vpc_cidr)?;
         spec.subnet_cidr = v4("network.subnet_cidr", self.subnet_cidr)?;
@@ -771,8 +797,32 @@ mod tests {
         ClusterSpec::parse(text, Path::new("cluster.yaml"))?.resolve(PathBuf::from("cluster.yaml"))
     }
 
+    fn opts() -> InitOptions {
+        InitOptions {
+            installation_id: "0123456789abcdef".into(),
+            ..InitOptions::new().unwrap()
+        }
+    }
+
     fn default_text() -> String {
-        render_default(&InitOptions::default())
+        render_default(&opts())
+    }
+
+    #[test]
+    fn the_installation_id_reaches_the_infra_spec_and_is_required_there() {
+        let c = parse(&default_text()).unwrap();
+        assert_eq!(c.infra_spec().unwrap().installation_id, "0123456789abcdef");
+        let text = default_text().replace("installation_id: 0123456789abcdef\n", "");
+        let c = parse(&text).unwrap();
+        let e = format!("{:#}", c.infra_spec().unwrap_err());
+        assert!(e.contains("installation_id: missing"), "{e}");
+        let c = parse(&default_text().replace("0123456789abcdef", "BAD")).unwrap();
+        let e = format!("{:#}", c.infra_spec().unwrap_err());
+        assert!(e.contains("installation_id"), "{e}");
+        assert_ne!(
+            InitOptions::new().unwrap().installation_id,
+            opts().installation_id
+        );
     }
 
     #[test]
@@ -796,7 +846,7 @@ mod tests {
     fn us_east_1_uses_ec2_internal() {
         let opts = InitOptions {
             region: "us-east-1".into(),
-            ..Default::default()
+            ..opts()
         };
         let c = parse(&render_default(&opts)).unwrap();
         assert_eq!(c.masters[0].fqdn, "ip-172-31-0-10.ec2.internal");

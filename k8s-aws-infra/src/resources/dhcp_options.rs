@@ -4,8 +4,8 @@ use aws_sdk_ec2::types::{DhcpConfiguration, NewDhcpConfiguration, ResourceType};
 
 use crate::context::{Action, Ctx, Kind, PLANNED};
 use crate::error::{Error, Result, aws};
-use crate::resources::find_ec2;
 use crate::resources::vpc::Vpc;
+use crate::resources::{Which, find_ec2};
 
 const KIND: Kind = Kind::DhcpOptions;
 
@@ -47,7 +47,10 @@ fn actual(c: &[DhcpConfiguration]) -> Vec<(String, Vec<String>)> {
 }
 
 /// Finds the set by the state's ID, else by tags.
-pub(crate) async fn find(ctx: &Ctx<'_>) -> Result<Option<aws_sdk_ec2::types::DhcpOptions>> {
+pub(crate) async fn find(
+    ctx: &Ctx<'_>,
+    which: Which,
+) -> Result<Vec<aws_sdk_ec2::types::DhcpOptions>> {
     let describe = |ids, filters| async move {
         let out = ctx
             .ec2
@@ -66,6 +69,7 @@ pub(crate) async fn find(ctx: &Ctx<'_>) -> Result<Option<aws_sdk_ec2::types::Dhc
     find_ec2(
         ctx,
         KIND,
+        which,
         sid,
         filters,
         describe,
@@ -81,7 +85,11 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, vpc: &Vpc) -> Result<DhcpOptions> {
     let name = ctx.spec.cluster.as_str();
     let want = desired(&ctx.region);
     // A fresh VPC means an earlier run never got this far: skip the look-up.
-    let found = if vpc.fresh { None } else { find(ctx).await? };
+    let found = if vpc.fresh {
+        None
+    } else {
+        find(ctx, Which::One).await?.pop()
+    };
     let id = match found {
         Some(d) => {
             let id = d.dhcp_options_id().unwrap_or_default().to_string();
@@ -132,13 +140,17 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, vpc: &Vpc) -> Result<DhcpOptions> {
             // AWS echoes the tags given at creation; an emulator that ignored them (moto does
             // for this call) gets them set explicitly, or the set could never be found again.
             if !ctx.tags.owns(d.tags()) {
-                ctx.ec2
-                    .create_tags()
-                    .resources(&id)
-                    .set_tags(ctx.tags.spec(ResourceType::DhcpOptions).tags)
-                    .send()
-                    .await
-                    .map_err(aws(format!("{KIND} {id}"), "CreateTags"))?;
+                let tags = ctx.tags.spec(ResourceType::DhcpOptions).tags;
+                ctx.follow_up(&[(KIND, &id)], || async {
+                    ctx.ec2
+                        .create_tags()
+                        .resources(&id)
+                        .set_tags(tags.clone())
+                        .send()
+                        .await
+                        .map_err(aws(format!("{KIND} {id}"), "CreateTags"))
+                })
+                .await?;
             }
             id
         }
@@ -151,20 +163,23 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, vpc: &Vpc) -> Result<DhcpOptions> {
             Action::Update(format!("associate with {}", vpc.id)),
         )
     {
-        ctx.ec2
-            .associate_dhcp_options()
-            .dhcp_options_id(&id)
-            .vpc_id(&vpc.id)
-            .send()
-            .await
-            .map_err(aws(format!("{KIND} {id}"), "AssociateDhcpOptions"))?;
+        ctx.follow_up(&[(KIND, &id), (Kind::Vpc, &vpc.id)], || async {
+            ctx.ec2
+                .associate_dhcp_options()
+                .dhcp_options_id(&id)
+                .vpc_id(&vpc.id)
+                .send()
+                .await
+                .map_err(aws(format!("{KIND} {id}"), "AssociateDhcpOptions"))
+        })
+        .await?;
     }
     Ok(DhcpOptions { id })
 }
 
-/// Gives the VPC back the default set (when it has ours), then deletes ours.
-pub(crate) async fn delete(ctx: &Ctx<'_>, id: &str, vpc_id: Option<&str>) -> Result<()> {
-    if let Some(vpc_id) = vpc_id {
+/// Gives the VPCs that have this set the default one back, then deletes it.
+pub(crate) async fn delete(ctx: &Ctx<'_>, id: &str, vpc_ids: &[String]) -> Result<()> {
+    for vpc_id in vpc_ids {
         ctx.ec2
             .associate_dhcp_options()
             .dhcp_options_id("default")

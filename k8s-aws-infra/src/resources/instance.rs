@@ -14,7 +14,7 @@ use crate::error::{Error, Result, aws};
 use crate::resources::key_pair::KeyPair;
 use crate::resources::security_group::SecurityGroup;
 use crate::resources::subnet::Subnet;
-use crate::spec::{NodeSpec, Role};
+use crate::spec::{NodeSpec, Role, new_installation_id};
 use crate::tags::{NODE_TAG_KEY, filter, tag_value};
 
 const KIND: Kind = Kind::Instance;
@@ -64,10 +64,17 @@ pub(crate) fn user_data(node: &NodeSpec) -> String {
     }
 }
 
-/// The cluster's instances that are not terminated (inside `vpc_id` when known), by node name.
+/// The instance states `up` adopts.
+pub(crate) const LIVE: &[&str] = &["pending", "running", "stopping", "stopped"];
+/// The instance states `down` waits for: [`LIVE`] and those terminating already.
+pub(crate) const NOT_TERMINATED: &[&str] =
+    &["pending", "running", "stopping", "stopped", "shutting-down"];
+
+/// The cluster's instances in one of `states` (inside `vpc_id` when known).
 pub(crate) async fn find_all(
     ctx: &Ctx<'_>,
     vpc_id: Option<&str>,
+    states: &[&str],
 ) -> Result<Vec<aws_sdk_ec2::types::Instance>> {
     let mut filters = vec![
         ctx.tags.owner_filter(),
@@ -77,11 +84,7 @@ pub(crate) async fn find_all(
             .build(),
         aws_sdk_ec2::types::Filter::builder()
             .name("instance-state-name")
-            .set_values(Some(
-                ["pending", "running", "stopping", "stopped"]
-                    .map(String::from)
-                    .to_vec(),
-            ))
+            .set_values(Some(states.iter().map(|s| s.to_string()).collect()))
             .build(),
     ];
     if let Some(v) = vpc_id {
@@ -121,7 +124,7 @@ pub(crate) async fn ensure_all(
 ) -> Result<Vec<Instance>> {
     let mut by_node: BTreeMap<String, Vec<aws_sdk_ec2::types::Instance>> = BTreeMap::new();
     if !subnet.fresh {
-        for i in find_all(ctx, Some(vpc_id)).await? {
+        for i in find_all(ctx, Some(vpc_id), LIVE).await? {
             if let Some(n) = tag_value(i.tags(), NODE_TAG_KEY) {
                 by_node.entry(n.to_string()).or_default().push(i);
             }
@@ -151,22 +154,17 @@ pub(crate) async fn ensure_all(
     if !pending.is_empty() {
         let total = instances.len();
         let latest = std::sync::Mutex::new(Vec::new());
+        let names: Vec<(Kind, &str)> = pending.iter().map(|id| (KIND, id.as_str())).collect();
         ctx.wait_for("instances running", total, ctx.timeouts.ready, || async {
             let out = ctx
-                .retry_on(
-                    KIND,
-                    "instances",
-                    &["InvalidInstanceID.NotFound"],
-                    ctx.timeouts.ready,
-                    || async {
-                        ctx.ec2
-                            .describe_instances()
-                            .set_instance_ids(Some(pending.clone()))
-                            .send()
-                            .await
-                            .map_err(aws(KIND.to_string(), "DescribeInstances"))
-                    },
-                )
+                .follow_up(&names, || async {
+                    ctx.ec2
+                        .describe_instances()
+                        .set_instance_ids(Some(pending.clone()))
+                        .send()
+                        .await
+                        .map_err(aws(KIND.to_string(), "DescribeInstances"))
+                })
                 .await?;
             let found: Vec<aws_sdk_ec2::types::Instance> = out
                 .reservations()
@@ -212,15 +210,24 @@ async fn ensure_one(
 ) -> Result<Instance> {
     let name = ctx.spec.instance_name(node);
     if found.len() > 1 {
-        return Err(Error::Ambiguous {
-            resource: format!("{KIND} {name}"),
-            count: found.len(),
-            ids: found
-                .iter()
-                .map(|i| i.instance_id().unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join(", "),
+        // The one in the state, else the oldest.
+        let recorded = ctx.state.instances.get(&node.name).map(|i| i.id.as_str());
+        found.sort_by_key(|i| {
+            (
+                i.instance_id() != recorded,
+                i.launch_time().map(|t| t.secs()),
+                i.instance_id().unwrap_or_default().to_string(),
+            )
         });
+        let ids: Vec<&str> = found.iter().filter_map(|i| i.instance_id()).collect();
+        ctx.warn(format!(
+            "{} instances carry node {}'s tags ({}); using {}; `down` deletes all of them",
+            ids.len(),
+            node.name,
+            ids.join(", "),
+            ids[0]
+        ));
+        found.truncate(1);
     }
     if let Some(i) = found.pop() {
         let inst = Instance::from_aws(&node.name, role, &i);
@@ -296,24 +303,34 @@ async fn ensure_one(
         .associate_public_ip_address(true)
         .delete_on_termination(true)
         .build();
+    // The same token on every attempt: a request the SDK sends again after a lost answer
+    // starts no second machine.
+    let token = new_installation_id()?;
+    let tags = ctx
+        .tags
+        .spec_named(ResourceType::Instance, &name, &[(NODE_TAG_KEY, &node.name)]);
+    let names = [
+        (Kind::Subnet, subnet.id.as_str()),
+        (Kind::SecurityGroup, &sg.id),
+    ];
     let out = ctx
-        .ec2
-        .run_instances()
-        .image_id(image)
-        .instance_type(InstanceType::from(ctx.spec.instance_type.as_str()))
-        .key_name(&key.name)
-        .min_count(1)
-        .max_count(1)
-        .network_interfaces(nic)
-        .user_data(base64::engine::general_purpose::STANDARD.encode(user_data(node)))
-        .tag_specifications(ctx.tags.spec_named(
-            ResourceType::Instance,
-            &name,
-            &[(NODE_TAG_KEY, &node.name)],
-        ))
-        .send()
-        .await
-        .map_err(aws(format!("{KIND} {name}"), "RunInstances"))?;
+        .follow_up(&names, || async {
+            ctx.ec2
+                .run_instances()
+                .client_token(&token)
+                .image_id(image)
+                .instance_type(InstanceType::from(ctx.spec.instance_type.as_str()))
+                .key_name(&key.name)
+                .min_count(1)
+                .max_count(1)
+                .network_interfaces(nic.clone())
+                .user_data(base64::engine::general_purpose::STANDARD.encode(user_data(node)))
+                .tag_specifications(tags.clone())
+                .send()
+                .await
+                .map_err(aws(format!("{KIND} {name}"), "RunInstances"))
+        })
+        .await?;
     let i = out
         .instances()
         .first()
@@ -327,22 +344,15 @@ async fn ensure_one(
 }
 
 async fn source_dest_off(ctx: &Ctx<'_>, id: &str) -> Result<()> {
-    // A just-started instance may not be visible to every endpoint yet.
-    ctx.retry_on(
-        KIND,
-        id,
-        &["InvalidInstanceID.NotFound"],
-        ctx.timeouts.ready,
-        || async {
-            ctx.ec2
-                .modify_instance_attribute()
-                .instance_id(id)
-                .source_dest_check(AttributeBooleanValue::builder().value(false).build())
-                .send()
-                .await
-                .map_err(aws(format!("{KIND} {id}"), "ModifyInstanceAttribute"))
-        },
-    )
+    ctx.follow_up(&[(KIND, id)], || async {
+        ctx.ec2
+            .modify_instance_attribute()
+            .instance_id(id)
+            .source_dest_check(AttributeBooleanValue::builder().value(false).build())
+            .send()
+            .await
+            .map_err(aws(format!("{KIND} {id}"), "ModifyInstanceAttribute"))
+    })
     .await?;
     Ok(())
 }
@@ -358,12 +368,18 @@ pub(crate) async fn terminate(ctx: &Ctx<'_>, ids: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// How many of `ids` are terminated (or gone).
+/// How many of `ids` are terminated (or gone). A filter rather than IDs: long terminated
+/// instances vanish from the API, and naming one would fail the whole call.
 pub(crate) async fn count_terminated(ctx: &Ctx<'_>, ids: &[String]) -> Result<usize> {
     let out = ctx
         .ec2
         .describe_instances()
-        .set_instance_ids(Some(ids.to_vec()))
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("instance-id")
+                .set_values(Some(ids.to_vec()))
+                .build(),
+        )
         .send()
         .await
         .map_err(aws(KIND.to_string(), "DescribeInstances"))?;

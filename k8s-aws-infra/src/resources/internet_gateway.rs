@@ -4,8 +4,8 @@ use aws_sdk_ec2::types::ResourceType;
 
 use crate::context::{Action, Ctx, Kind, PLANNED};
 use crate::error::{Error, Result, aws};
-use crate::resources::find_ec2;
 use crate::resources::vpc::Vpc;
+use crate::resources::{Which, find_ec2};
 
 const KIND: Kind = Kind::InternetGateway;
 
@@ -24,7 +24,10 @@ pub(crate) fn attached_vpcs(g: &aws_sdk_ec2::types::InternetGateway) -> Vec<Stri
 }
 
 /// Finds the gateway by the state's ID, else by tags.
-pub(crate) async fn find(ctx: &Ctx<'_>) -> Result<Option<aws_sdk_ec2::types::InternetGateway>> {
+pub(crate) async fn find(
+    ctx: &Ctx<'_>,
+    which: Which,
+) -> Result<Vec<aws_sdk_ec2::types::InternetGateway>> {
     let describe = |ids, filters| async move {
         let out = ctx
             .ec2
@@ -43,6 +46,7 @@ pub(crate) async fn find(ctx: &Ctx<'_>) -> Result<Option<aws_sdk_ec2::types::Int
     find_ec2(
         ctx,
         KIND,
+        which,
         sid,
         filters,
         describe,
@@ -55,7 +59,11 @@ pub(crate) async fn find(ctx: &Ctx<'_>) -> Result<Option<aws_sdk_ec2::types::Int
 /// Finds or creates the gateway and attaches it to the VPC.
 pub(crate) async fn ensure(ctx: &Ctx<'_>, vpc: &Vpc) -> Result<InternetGateway> {
     let name = ctx.spec.cluster.as_str();
-    let found = if vpc.fresh { None } else { find(ctx).await? };
+    let found = if vpc.fresh {
+        None
+    } else {
+        find(ctx, Which::One).await?.pop()
+    };
     let (id, attached) = match found {
         Some(g) => {
             let id = g.internet_gateway_id().unwrap_or_default().to_string();
@@ -105,13 +113,16 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, vpc: &Vpc) -> Result<InternetGateway> 
             Action::Update(format!("attach to {}", vpc.id)),
         )
     {
-        ctx.ec2
-            .attach_internet_gateway()
-            .internet_gateway_id(&id)
-            .vpc_id(&vpc.id)
-            .send()
-            .await
-            .map_err(aws(format!("{KIND} {id}"), "AttachInternetGateway"))?;
+        ctx.follow_up(&[(KIND, &id), (Kind::Vpc, &vpc.id)], || async {
+            ctx.ec2
+                .attach_internet_gateway()
+                .internet_gateway_id(&id)
+                .vpc_id(&vpc.id)
+                .send()
+                .await
+                .map_err(aws(format!("{KIND} {id}"), "AttachInternetGateway"))
+        })
+        .await?;
     }
     Ok(InternetGateway { id })
 }

@@ -10,7 +10,7 @@ use aws_sdk_ec2::types::{KeyType, ResourceType};
 
 use crate::context::{Action, Ctx, Kind};
 use crate::error::{Error, Result, aws};
-use crate::tags::filter;
+use crate::tags::{filter, holder};
 
 const KIND: Kind = Kind::KeyPair;
 
@@ -26,7 +26,8 @@ pub fn key_path(dir: &Path, cluster: &str) -> PathBuf {
     dir.join("ssh").join(format!("{cluster}.id_rsa"))
 }
 
-/// Finds the key pair by name; `Err(NotOwned)` when it lacks the ownership tag.
+/// Finds the key pair by name; [`Error::NameTaken`] when it lacks the ownership tag (key pair
+/// names are unique per account and region).
 pub(crate) async fn find(ctx: &Ctx<'_>) -> Result<Option<aws_sdk_ec2::types::KeyPairInfo>> {
     let out = ctx
         .ec2
@@ -39,10 +40,15 @@ pub(crate) async fn find(ctx: &Ctx<'_>) -> Result<Option<aws_sdk_ec2::types::Key
         return Ok(None);
     };
     if !ctx.tags.owns(k.tags()) {
-        return Err(Error::NotOwned {
+        return Err(Error::NameTaken {
             resource: KIND.to_string(),
-            id: ctx.spec.cluster.clone(),
-            tag: ctx.tags.owner(),
+            name: ctx.spec.cluster.clone(),
+            region: ctx.region.clone(),
+            holder: holder(
+                k.tags()
+                    .iter()
+                    .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+            ),
         });
     }
     Ok(Some(k))

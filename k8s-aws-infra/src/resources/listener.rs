@@ -79,17 +79,24 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, lb: &LoadBalancer, tg: &TargetGroup) -
     if !ctx.change(KIND, &name, None, Action::Create) {
         return Ok(PLANNED.into());
     }
+    let names = [
+        (Kind::LoadBalancer, lb.arn.as_str()),
+        (Kind::TargetGroup, &tg.arn),
+    ];
     let out = ctx
-        .elb
-        .create_listener()
-        .load_balancer_arn(&lb.arn)
-        .protocol(ProtocolEnum::Tcp)
-        .port(i32::from(API_PORT))
-        .default_actions(forward(tg))
-        .set_tags(Some(ctx.tags.elb()))
-        .send()
-        .await
-        .map_err(aws(KIND.to_string(), "CreateListener"))?;
+        .follow_up(&names, || async {
+            ctx.elb
+                .create_listener()
+                .load_balancer_arn(&lb.arn)
+                .protocol(ProtocolEnum::Tcp)
+                .port(i32::from(API_PORT))
+                .default_actions(forward(tg))
+                .set_tags(Some(ctx.tags.elb()))
+                .send()
+                .await
+                .map_err(aws(KIND.to_string(), "CreateListener"))
+        })
+        .await?;
     let arn = out
         .listeners()
         .first()

@@ -8,6 +8,7 @@ use crate::context::{Action, Ctx, Kind, PLANNED};
 use crate::error::{Error, Result, aws};
 use crate::resources::find_elb;
 use crate::resources::subnet::Subnet;
+use crate::tags::INSTALLATION_TAG_KEY;
 
 const KIND: Kind = Kind::LoadBalancer;
 
@@ -20,19 +21,42 @@ pub(crate) struct LoadBalancer {
     pub(crate) active: bool,
 }
 
-/// True when the ELBv2 resource `arn` carries the ownership tag.
-pub(crate) async fn owned(ctx: &Ctx<'_>, kind: Kind, arn: &str) -> Result<bool> {
+/// The tags of an ELBv2 resource.
+pub(crate) struct ElbTags {
+    /// It carries this installation's tag.
+    pub(crate) owned: bool,
+    /// Every tag, `(key, value)`.
+    pub(crate) all: Vec<(String, String)>,
+}
+
+/// The tags of the ELBv2 resource `arn`.
+pub(crate) async fn elb_tags(ctx: &Ctx<'_>, kind: Kind, arn: &str) -> Result<ElbTags> {
     let out = ctx
-        .elb
-        .describe_tags()
-        .resource_arns(arn)
-        .send()
-        .await
-        .map_err(aws(format!("{kind} {arn}"), "DescribeTags"))?;
-    Ok(out
+        .follow_up(&[(kind, arn)], || async {
+            ctx.elb
+                .describe_tags()
+                .resource_arns(arn)
+                .send()
+                .await
+                .map_err(aws(format!("{kind} {arn}"), "DescribeTags"))
+        })
+        .await?;
+    let all: Vec<(String, String)> = out
         .tag_descriptions()
         .iter()
-        .any(|d| d.resource_arn() == Some(arn) && ctx.tags.owns_elb(d.tags())))
+        .filter(|d| d.resource_arn() == Some(arn))
+        .flat_map(|d| d.tags())
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_string(),
+                t.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let owned = all
+        .iter()
+        .any(|(k, v)| k == INSTALLATION_TAG_KEY && *v == ctx.tags.installation);
+    Ok(ElbTags { owned, all })
 }
 
 /// Finds the load balancer by the state's ARN, else by name; checks the ownership tag.
@@ -100,16 +124,19 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, subnet: &Subnet, vpc_id: &str) -> Resu
         });
     }
     let out = ctx
-        .elb
-        .create_load_balancer()
-        .name(name)
-        .subnets(&subnet.id)
-        .scheme(LoadBalancerSchemeEnum::InternetFacing)
-        .r#type(LoadBalancerTypeEnum::Network)
-        .set_tags(Some(ctx.tags.elb()))
-        .send()
-        .await
-        .map_err(aws(KIND.to_string(), "CreateLoadBalancer"))?;
+        .follow_up(&[(Kind::Subnet, &subnet.id)], || async {
+            ctx.elb
+                .create_load_balancer()
+                .name(name)
+                .subnets(&subnet.id)
+                .scheme(LoadBalancerSchemeEnum::InternetFacing)
+                .r#type(LoadBalancerTypeEnum::Network)
+                .set_tags(Some(ctx.tags.elb()))
+                .send()
+                .await
+                .map_err(aws(KIND.to_string(), "CreateLoadBalancer"))
+        })
+        .await?;
     let lb = out
         .load_balancers
         .and_then(|l| l.into_iter().next())
@@ -127,19 +154,16 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, subnet: &Subnet, vpc_id: &str) -> Resu
     })
 }
 
-/// Waits (bounded, with progress) until the load balancer is active.
-pub(crate) async fn wait_active(ctx: &Ctx<'_>, lb: &LoadBalancer) -> Result<()> {
-    if lb.active || ctx.dry_run {
-        return Ok(());
-    }
+/// Waits (bounded, with progress) until the load balancer `arn` is active.
+pub(crate) async fn wait_active(ctx: &Ctx<'_>, arn: &str) -> Result<()> {
     ctx.wait_for("load balancer active", 1, ctx.timeouts.ready, || async {
         let out = ctx
             .elb
             .describe_load_balancers()
-            .load_balancer_arns(&lb.arn)
+            .load_balancer_arns(arn)
             .send()
             .await
-            .map_err(aws(format!("{KIND} {}", lb.arn), "DescribeLoadBalancers"))?;
+            .map_err(aws(format!("{KIND} {arn}"), "DescribeLoadBalancers"))?;
         Ok(out.load_balancers().iter().filter(|l| is_active(l)).count())
     })
     .await

@@ -52,32 +52,33 @@ pub(crate) async fn ensure(
         let (table_id, instance_id) = (table.id.clone(), inst.id.clone());
         jobs.push(async move {
             let id = format!("{KIND} {dest} in {table_id}");
+            let names = [
+                (Kind::RouteTable, table_id.as_str()),
+                (Kind::Instance, &instance_id),
+            ];
             if replace {
-                ctx.ec2
-                    .replace_route()
-                    .route_table_id(&table_id)
-                    .destination_cidr_block(&dest)
-                    .instance_id(&instance_id)
-                    .send()
-                    .await
-                    .map_err(aws(id, "ReplaceRoute"))?;
+                ctx.follow_up(&names, || async {
+                    ctx.ec2
+                        .replace_route()
+                        .route_table_id(&table_id)
+                        .destination_cidr_block(&dest)
+                        .instance_id(&instance_id)
+                        .send()
+                        .await
+                        .map_err(aws(id.clone(), "ReplaceRoute"))
+                })
+                .await?;
             } else {
-                ctx.retry_on(
-                    KIND,
-                    &dest,
-                    &["InvalidInstanceID.NotFound", "IncorrectInstanceState"],
-                    ctx.timeouts.ready,
-                    || async {
-                        ctx.ec2
-                            .create_route()
-                            .route_table_id(&table_id)
-                            .destination_cidr_block(&dest)
-                            .instance_id(&instance_id)
-                            .send()
-                            .await
-                            .map_err(aws(id.clone(), "CreateRoute"))
-                    },
-                )
+                ctx.follow_up(&names, || async {
+                    ctx.ec2
+                        .create_route()
+                        .route_table_id(&table_id)
+                        .destination_cidr_block(&dest)
+                        .instance_id(&instance_id)
+                        .send()
+                        .await
+                        .map_err(aws(id.clone(), "CreateRoute"))
+                })
                 .await?;
                 ctx.created(KIND, &format!("{dest} -> {instance_id}"));
             }

@@ -4,10 +4,10 @@ use aws_sdk_ec2::types::ResourceType;
 
 use crate::context::{Action, Ctx, Kind, PLANNED};
 use crate::error::{Error, Result, aws};
-use crate::resources::find_ec2;
 use crate::resources::internet_gateway::InternetGateway;
 use crate::resources::subnet::Subnet;
 use crate::resources::vpc::Vpc;
+use crate::resources::{Which, find_ec2};
 
 const KIND: Kind = Kind::RouteTable;
 const DEFAULT_ROUTE: &str = "0.0.0.0/0";
@@ -23,8 +23,9 @@ pub(crate) struct RouteTable {
 /// Finds the table by the state's ID, else by tags (inside `vpc_id` when known).
 pub(crate) async fn find(
     ctx: &Ctx<'_>,
+    which: Which,
     vpc_id: Option<&str>,
-) -> Result<Option<aws_sdk_ec2::types::RouteTable>> {
+) -> Result<Vec<aws_sdk_ec2::types::RouteTable>> {
     let describe = |ids, filters| async move {
         let out = ctx
             .ec2
@@ -43,6 +44,7 @@ pub(crate) async fn find(
     find_ec2(
         ctx,
         KIND,
+        which,
         sid,
         filters,
         describe,
@@ -93,7 +95,7 @@ pub(crate) async fn ensure(
     let found = if vpc.fresh {
         None
     } else {
-        find(ctx, Some(&vpc.id)).await?
+        find(ctx, Which::One, Some(&vpc.id)).await?.pop()
     };
     let (id, mut have, associated) = match found {
         Some(t) => {
@@ -120,13 +122,16 @@ pub(crate) async fn ensure(
                 });
             }
             let out = ctx
-                .ec2
-                .create_route_table()
-                .vpc_id(&vpc.id)
-                .tag_specifications(ctx.tags.spec(ResourceType::RouteTable))
-                .send()
-                .await
-                .map_err(aws(KIND.to_string(), "CreateRouteTable"))?;
+                .follow_up(&[(Kind::Vpc, &vpc.id)], || async {
+                    ctx.ec2
+                        .create_route_table()
+                        .vpc_id(&vpc.id)
+                        .tag_specifications(ctx.tags.spec(ResourceType::RouteTable))
+                        .send()
+                        .await
+                        .map_err(aws(KIND.to_string(), "CreateRouteTable"))
+                })
+                .await?;
             let id = out
                 .route_table
                 .and_then(|t| t.route_table_id)
@@ -145,13 +150,16 @@ pub(crate) async fn ensure(
             Action::Update(format!("associate with {}", subnet.id)),
         )
     {
-        ctx.ec2
-            .associate_route_table()
-            .route_table_id(&id)
-            .subnet_id(&subnet.id)
-            .send()
-            .await
-            .map_err(aws(format!("{KIND} {id}"), "AssociateRouteTable"))?;
+        ctx.follow_up(&[(KIND, &id), (Kind::Subnet, &subnet.id)], || async {
+            ctx.ec2
+                .associate_route_table()
+                .route_table_id(&id)
+                .subnet_id(&subnet.id)
+                .send()
+                .await
+                .map_err(aws(format!("{KIND} {id}"), "AssociateRouteTable"))
+        })
+        .await?;
     }
     match have
         .iter()
@@ -169,14 +177,17 @@ pub(crate) async fn ensure(
                     igw.id
                 )),
             ) {
-                ctx.ec2
-                    .replace_route()
-                    .route_table_id(&id)
-                    .destination_cidr_block(DEFAULT_ROUTE)
-                    .gateway_id(&igw.id)
-                    .send()
-                    .await
-                    .map_err(aws(format!("{KIND} {id}"), "ReplaceRoute"))?;
+                ctx.follow_up(&[(Kind::InternetGateway, &igw.id)], || async {
+                    ctx.ec2
+                        .replace_route()
+                        .route_table_id(&id)
+                        .destination_cidr_block(DEFAULT_ROUTE)
+                        .gateway_id(&igw.id)
+                        .send()
+                        .await
+                        .map_err(aws(format!("{KIND} {id}"), "ReplaceRoute"))
+                })
+                .await?;
             }
         }
         None => {
@@ -186,14 +197,17 @@ pub(crate) async fn ensure(
                 Some(&id),
                 Action::Update(format!("route {DEFAULT_ROUTE} to {}", igw.id)),
             ) {
-                ctx.ec2
-                    .create_route()
-                    .route_table_id(&id)
-                    .destination_cidr_block(DEFAULT_ROUTE)
-                    .gateway_id(&igw.id)
-                    .send()
-                    .await
-                    .map_err(aws(format!("{KIND} {id}"), "CreateRoute"))?;
+                ctx.follow_up(&[(KIND, &id), (Kind::InternetGateway, &igw.id)], || async {
+                    ctx.ec2
+                        .create_route()
+                        .route_table_id(&id)
+                        .destination_cidr_block(DEFAULT_ROUTE)
+                        .gateway_id(&igw.id)
+                        .send()
+                        .await
+                        .map_err(aws(format!("{KIND} {id}"), "CreateRoute"))
+                })
+                .await?;
             }
         }
     }

@@ -6,8 +6,8 @@ use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
 
 use crate::context::{Action, Ctx, Kind, PLANNED};
 use crate::error::{Error, Result, aws};
-use crate::resources::find_ec2;
 use crate::resources::vpc::Vpc;
+use crate::resources::{Which, find_ec2};
 use crate::spec::{API_PORT, InfraSpec};
 
 const KIND: Kind = Kind::SecurityGroup;
@@ -102,8 +102,9 @@ pub(crate) fn actual_rules(g: &aws_sdk_ec2::types::SecurityGroup) -> BTreeSet<Ru
 /// Finds the group by the state's ID, else by tags (inside `vpc_id` when known).
 pub(crate) async fn find(
     ctx: &Ctx<'_>,
+    which: Which,
     vpc_id: Option<&str>,
-) -> Result<Option<aws_sdk_ec2::types::SecurityGroup>> {
+) -> Result<Vec<aws_sdk_ec2::types::SecurityGroup>> {
     let describe = |ids, filters| async move {
         let out = ctx
             .ec2
@@ -122,6 +123,7 @@ pub(crate) async fn find(
     find_ec2(
         ctx,
         KIND,
+        which,
         sid,
         filters,
         describe,
@@ -150,7 +152,7 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, vpc: &Vpc) -> Result<SecurityGroup> {
     let found = if vpc.fresh {
         None
     } else {
-        find(ctx, Some(&vpc.id)).await?
+        find(ctx, Which::One, Some(&vpc.id)).await?.pop()
     };
     let (id, have) = match found {
         Some(g) => {
@@ -173,15 +175,18 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, vpc: &Vpc) -> Result<SecurityGroup> {
                 return Ok(SecurityGroup { id: PLANNED.into() });
             }
             let out = ctx
-                .ec2
-                .create_security_group()
-                .group_name(name)
-                .description("Kubernetes cluster security group")
-                .vpc_id(&vpc.id)
-                .tag_specifications(ctx.tags.spec(ResourceType::SecurityGroup))
-                .send()
-                .await
-                .map_err(aws(KIND.to_string(), "CreateSecurityGroup"))?;
+                .follow_up(&[(Kind::Vpc, &vpc.id)], || async {
+                    ctx.ec2
+                        .create_security_group()
+                        .group_name(name)
+                        .description("Kubernetes cluster security group")
+                        .vpc_id(&vpc.id)
+                        .tag_specifications(ctx.tags.spec(ResourceType::SecurityGroup))
+                        .send()
+                        .await
+                        .map_err(aws(KIND.to_string(), "CreateSecurityGroup"))
+                })
+                .await?;
             let id = out.group_id.ok_or_else(|| {
                 Error::missing(KIND.to_string(), "CreateSecurityGroup", "GroupId")
             })?;
@@ -199,13 +204,17 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, vpc: &Vpc) -> Result<SecurityGroup> {
             Action::Update(format!("allow {}", describe(&missing))),
         )
     {
-        ctx.ec2
-            .authorize_security_group_ingress()
-            .group_id(&id)
-            .set_ip_permissions(Some(missing.iter().map(|r| r.to_permission(&id)).collect()))
-            .send()
-            .await
-            .map_err(aws(format!("{KIND} {id}"), "AuthorizeSecurityGroupIngress"))?;
+        let permissions: Vec<IpPermission> = missing.iter().map(|r| r.to_permission(&id)).collect();
+        ctx.follow_up(&[(KIND, &id)], || async {
+            ctx.ec2
+                .authorize_security_group_ingress()
+                .group_id(&id)
+                .set_ip_permissions(Some(permissions.clone()))
+                .send()
+                .await
+                .map_err(aws(format!("{KIND} {id}"), "AuthorizeSecurityGroupIngress"))
+        })
+        .await?;
     }
     if !extra.is_empty()
         && ctx.change(
@@ -244,7 +253,7 @@ mod tests {
 
     #[test]
     fn aws_answer_and_spec_compare_equal() {
-        let spec = InfraSpec::new("c", 1, 1);
+        let spec = InfraSpec::new("c", "0123456789abcdef", 1, 1);
         let want = desired_rules(&spec);
         assert_eq!(want.len(), 6);
         let perms = want.iter().map(|r| r.to_permission("sg-1")).collect();

@@ -4,8 +4,8 @@ use aws_sdk_ec2::types::ResourceType;
 
 use crate::context::{Action, Ctx, Kind, PLANNED};
 use crate::error::{Error, Result, aws};
-use crate::resources::find_ec2;
 use crate::resources::vpc::Vpc;
+use crate::resources::{Which, find_ec2};
 
 const KIND: Kind = Kind::Subnet;
 
@@ -19,8 +19,9 @@ pub(crate) struct Subnet {
 /// Finds the subnet by the state's ID, else by tags (inside `vpc_id` when known).
 pub(crate) async fn find(
     ctx: &Ctx<'_>,
+    which: Which,
     vpc_id: Option<&str>,
-) -> Result<Option<aws_sdk_ec2::types::Subnet>> {
+) -> Result<Vec<aws_sdk_ec2::types::Subnet>> {
     let describe = |ids, filters| async move {
         let out = ctx
             .ec2
@@ -38,6 +39,7 @@ pub(crate) async fn find(
     find_ec2(
         ctx,
         KIND,
+        which,
         ctx.state.subnet_id.as_deref(),
         filters,
         describe,
@@ -53,7 +55,7 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, vpc: &Vpc) -> Result<Subnet> {
     let found = if vpc.fresh {
         None
     } else {
-        find(ctx, Some(&vpc.id)).await?
+        find(ctx, Which::One, Some(&vpc.id)).await?.pop()
     };
     if let Some(s) = found {
         let id = s.subnet_id().unwrap_or_default().to_string();
@@ -87,14 +89,17 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, vpc: &Vpc) -> Result<Subnet> {
         });
     }
     let out = ctx
-        .ec2
-        .create_subnet()
-        .vpc_id(&vpc.id)
-        .cidr_block(&cidr)
-        .tag_specifications(ctx.tags.spec(ResourceType::Subnet))
-        .send()
-        .await
-        .map_err(aws(KIND.to_string(), "CreateSubnet"))?;
+        .follow_up(&[(Kind::Vpc, &vpc.id)], || async {
+            ctx.ec2
+                .create_subnet()
+                .vpc_id(&vpc.id)
+                .cidr_block(&cidr)
+                .tag_specifications(ctx.tags.spec(ResourceType::Subnet))
+                .send()
+                .await
+                .map_err(aws(KIND.to_string(), "CreateSubnet"))
+        })
+        .await?;
     let id = out
         .subnet
         .and_then(|s| s.subnet_id)

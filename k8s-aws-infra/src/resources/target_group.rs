@@ -154,13 +154,16 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, vpc: &Vpc) -> Result<TargetGroup> {
             )),
         )
     {
-        ctx.elb
-            .register_targets()
-            .target_group_arn(&arn)
-            .set_targets(Some(described(&missing)))
-            .send()
-            .await
-            .map_err(aws(format!("{KIND} {arn}"), "RegisterTargets"))?;
+        ctx.follow_up(&[(KIND, &arn)], || async {
+            ctx.elb
+                .register_targets()
+                .target_group_arn(&arn)
+                .set_targets(Some(described(&missing)))
+                .send()
+                .await
+                .map_err(aws(format!("{KIND} {arn}"), "RegisterTargets"))
+        })
+        .await?;
     }
     if !extra.is_empty()
         && ctx.change(

@@ -4,7 +4,7 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
 
 use crate::context::{Action, Ctx, Kind, PLANNED};
 use crate::error::{Error, Result, aws};
-use crate::resources::find_ec2;
+use crate::resources::{Which, find_ec2};
 
 const KIND: Kind = Kind::Vpc;
 
@@ -18,7 +18,7 @@ pub(crate) struct Vpc {
 }
 
 /// Finds the VPC by the state's ID, else by tags.
-pub(crate) async fn find(ctx: &Ctx<'_>) -> Result<Option<aws_sdk_ec2::types::Vpc>> {
+pub(crate) async fn find(ctx: &Ctx<'_>, which: Which) -> Result<Vec<aws_sdk_ec2::types::Vpc>> {
     let describe = |ids, filters| async move {
         let out = ctx
             .ec2
@@ -36,6 +36,7 @@ pub(crate) async fn find(ctx: &Ctx<'_>) -> Result<Option<aws_sdk_ec2::types::Vpc
     find_ec2(
         ctx,
         KIND,
+        which,
         ctx.state.vpc_id.as_deref(),
         filters,
         describe,
@@ -78,7 +79,7 @@ async fn enable(ctx: &Ctx<'_>, id: &str, name: VpcAttributeName) -> Result<()> {
 pub(crate) async fn ensure(ctx: &Ctx<'_>) -> Result<Vpc> {
     let name = ctx.spec.cluster.as_str();
     let cidr = ctx.spec.vpc_cidr.to_string();
-    if let Some(v) = find(ctx).await? {
+    if let Some(v) = find(ctx, Which::One).await?.pop() {
         let id = v.vpc_id().unwrap_or_default().to_string();
         ctx.found(KIND, &id);
         let actual = v.cidr_block().unwrap_or_default();
@@ -136,13 +137,9 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>) -> Result<Vpc> {
         .ok_or_else(|| Error::missing(KIND.to_string(), "CreateVpc", "VpcId"))?;
     ctx.created(KIND, &id);
     // New VPCs have DNS support on already (AWS default); DNS hostnames are off.
-    ctx.retry_on(
-        KIND,
-        &id,
-        &["InvalidVpcID.NotFound"],
-        ctx.timeouts.ready,
-        || enable(ctx, &id, VpcAttributeName::EnableDnsHostnames),
-    )
+    ctx.follow_up(&[(KIND, &id)], || {
+        enable(ctx, &id, VpcAttributeName::EnableDnsHostnames)
+    })
     .await?;
     Ok(Vpc {
         id,

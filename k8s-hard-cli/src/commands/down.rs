@@ -11,9 +11,10 @@ use crate::output::Ui;
 use crate::spec::Cluster;
 
 pub fn run(dir: &Path, args: &DownArgs, ui: &Ui) -> Result<bool> {
-    let cluster = Cluster::load(dir)?;
+    // state.json may be lost or damaged: the cluster is then found by its tags.
+    let cluster = Cluster::load_spec(dir)?;
     let spec = cluster.infra_spec()?;
-    let previous = infra::previous_state(dir, &spec)?;
+    let previous = infra::state_for_down(dir, &spec, ui);
     let purge_what = format!(
         "the PKI, kubeconfigs, encryption config and SSH key in {}",
         dir.display()

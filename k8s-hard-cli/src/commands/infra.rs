@@ -1,13 +1,15 @@
 //! `k8s-hard infra plan | up | status | down` (seed "AWS CLOUD RESOURCES" through STEP 3).
 
+use std::collections::HashSet;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use k8s_aws_infra::{
-    Action, AwsOptions, DownReport, Infra, InfraSpec, InfraState, Plan, Progress, Status, UpReport,
-    load_state, save_state,
+    Action, AwsOptions, DownReport, Infra, InfraSpec, InfraState, Plan, Progress, Status, Timeouts,
+    UpReport, load_state, save_state,
 };
 
 use crate::cli::{AwsArgs, InfraArgs, InfraCommand};
@@ -15,9 +17,19 @@ use crate::output::{Ui, Waits, table};
 use crate::spec::Cluster;
 
 pub fn run(dir: &Path, args: &InfraArgs, ui: &Ui) -> Result<bool> {
-    let cluster = Cluster::load(dir)?;
+    // `down` must work when state.json is lost or damaged: it finds resources by their tags.
+    let tearing_down = matches!(args.command, InfraCommand::Down { .. });
+    let cluster = if tearing_down {
+        Cluster::load_spec(dir)?
+    } else {
+        Cluster::load(dir)?
+    };
     let spec = cluster.infra_spec()?;
-    let previous = previous_state(dir, &spec)?;
+    let previous = if tearing_down {
+        state_for_down(dir, &spec, ui)
+    } else {
+        previous_state(dir, &spec)?
+    };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let infra = connect(&args.aws, ui).await?;
@@ -29,6 +41,11 @@ pub fn run(dir: &Path, args: &InfraArgs, ui: &Ui) -> Result<bool> {
             }
             InfraCommand::Up => {
                 let report = up(&infra, &spec, &previous, dir, ui).await?;
+                if !report.load_balancer_active {
+                    infra
+                        .wait_load_balancer_active(&spec, &report.state)
+                        .await?;
+                }
                 let endpoint = report.state.api_endpoint().unwrap_or("(none)");
                 ui.result(&report, || {
                     let creates = report
@@ -43,7 +60,7 @@ pub fn run(dir: &Path, args: &InfraArgs, ui: &Ui) -> Result<bool> {
             InfraCommand::Status => {
                 let status = infra.status(&spec, &previous).await?;
                 ui.result(&status, || status_text(&status))?;
-                Ok(all_present(&status))
+                Ok(status.ok)
             }
             InfraCommand::Down { yes } => {
                 if !confirm_down(&spec, None, *yes)? {
@@ -63,8 +80,21 @@ pub fn previous_state(dir: &Path, spec: &InfraSpec) -> Result<InfraState> {
     Ok(load_state(dir)?.unwrap_or_else(|| InfraState::new(spec.cluster.clone())))
 }
 
+/// The state for `down`: a damaged state.json is reported and set aside, and the cluster is
+/// found by its installation tag instead.
+pub fn state_for_down(dir: &Path, spec: &InfraSpec, ui: &Ui) -> InfraState {
+    previous_state(dir, spec).unwrap_or_else(|e| {
+        ui.warn(format!(
+            "{e:#}; finding the cluster's resources by their tags instead"
+        ));
+        InfraState::new(spec.cluster.clone())
+    })
+}
+
 /// Connects to AWS with the standard chain, reporting the library's progress on `ui`.
 pub async fn connect(args: &AwsArgs, ui: &Ui) -> Result<Infra> {
+    let mut timeouts = Timeouts::default();
+    timeouts.call = Duration::from_secs(args.call_timeout);
     let options = AwsOptions {
         profile: args.profile.clone(),
         region: None,
@@ -75,25 +105,38 @@ pub async fn connect(args: &AwsArgs, ui: &Ui) -> Result<Infra> {
         .await
         .context("cannot use AWS (credentials come from AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws)")?;
     let waits = Arc::new(Waits::new(ui));
-    Ok(infra.with_progress(move |p| match p {
-        Progress::Created { kind, id } => ui.status(format!("created  {kind} {id}")),
-        Progress::Updating { kind, id, what } => ui.status(format!("updating {kind} {id}: {what}")),
-        Progress::Deleted { kind, id } => ui.status(format!("deleted  {kind} {id}")),
-        Progress::Waiting {
-            what,
-            ready,
-            total,
-            elapsed_secs,
-        } => waits.update(what, *ready, *total, *elapsed_secs),
-        Progress::Retrying { kind, id, reason } => {
-            ui.detail(format!("retrying {kind} {id}: {reason}"))
-        }
-        Progress::Found { kind, id } => ui.detail(format!("found    {kind} {id}")),
-        Progress::Creating { kind, name } => ui.detail(format!("creating {kind} {name}")),
-        Progress::Deleting { kind, id } => ui.detail(format!("deleting {kind} {id}")),
-        Progress::Warning { message } => ui.warn(message),
-        _ => {}
-    }))
+    // Eventual consistency: say once per resource that AWS does not know it yet.
+    let retried = Mutex::new(HashSet::new());
+    Ok(infra
+        .with_timeouts(timeouts)
+        .with_progress(move |p| match p {
+            Progress::Created { kind, id } => ui.status(format!("created  {kind} {id}")),
+            Progress::Updating { kind, id, what } => {
+                ui.status(format!("updating {kind} {id}: {what}"))
+            }
+            Progress::Deleted { kind, id } => ui.status(format!("deleted  {kind} {id}")),
+            Progress::Waiting {
+                what,
+                ready,
+                total,
+                elapsed_secs,
+            } => waits.update(what, *ready, *total, *elapsed_secs),
+            Progress::Retrying { kind, id, reason } => {
+                let first = retried
+                    .lock()
+                    .is_ok_and(|mut seen| seen.insert(format!("{kind} {id}")));
+                if first {
+                    ui.status(format!("retrying {kind} {id}: {reason}"));
+                } else {
+                    ui.detail(format!("retrying {kind} {id}: {reason}"));
+                }
+            }
+            Progress::Found { kind, id } => ui.detail(format!("found    {kind} {id}")),
+            Progress::Creating { kind, name } => ui.detail(format!("creating {kind} {name}")),
+            Progress::Deleting { kind, id } => ui.detail(format!("deleting {kind} {id}")),
+            Progress::Warning { message } => ui.warn(message),
+            _ => {}
+        }))
 }
 
 /// Creates what is missing and records the state in `dir`.
@@ -155,11 +198,6 @@ pub async fn down(
     Ok(report)
 }
 
-/// True when every resource exists.
-pub fn all_present(status: &Status) -> bool {
-    status.resources.iter().all(|r| r.state != "missing")
-}
-
 pub fn plan_text(plan: &Plan) -> String {
     if plan.changes.is_empty() {
         "nothing to do: every resource is in place\n".to_string()
@@ -176,17 +214,39 @@ pub fn status_text(status: &Status) -> String {
             vec![
                 r.kind.to_string(),
                 r.name.clone(),
-                r.id.clone().unwrap_or_else(|| "-".into()),
                 r.state.clone(),
+                r.id.clone().unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
     let endpoint = status.api_endpoint.as_deref().unwrap_or("(none yet)");
-    table(&["KIND", "NAME", "ID", "STATE"], &rows) + &format!("API endpoint: {endpoint}\n")
+    let mut out =
+        table(&["KIND", "NAME", "STATE", "ID"], &rows) + &format!("API endpoint: {endpoint}\n");
+    let fixes: Vec<String> = status
+        .resources
+        .iter()
+        .filter_map(|r| {
+            r.up_would
+                .as_ref()
+                .map(|w| format!("  {} {}: {w}\n", r.kind, r.name))
+        })
+        .collect();
+    if !fixes.is_empty() {
+        out += "not as `k8s-hard up` leaves it; `up` would:\n";
+        out += &fixes.concat();
+    }
+    out
 }
 
 pub fn down_text(report: &DownReport) -> String {
     let mut out = format!("deleted {} resource(s)\n", report.deleted.len());
+    for n in &report.not_ours {
+        out += &format!(
+            "not ours, untouched: {} {}\n",
+            n.kind,
+            n.id.as_deref().unwrap_or("-")
+        );
+    }
     for l in &report.left_behind {
         out += &format!(
             "left behind: {} {}: {}\n",

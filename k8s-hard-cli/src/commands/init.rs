@@ -17,8 +17,19 @@ pub fn run(dir: &Path, args: &InitArgs, ui: &Ui) -> Result<()> {
             path.display()
         );
     }
+    // `init --force` over a cluster keeps its installation ID: a new one would orphan
+    // whatever AWS resources carry the old one.
+    let kept = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| ClusterSpec::parse(&text, &path).ok())
+        .and_then(|old| old.installation_id);
+    let installation_id = match &kept {
+        Some(id) => id.clone(),
+        None => k8s_aws_infra::new_installation_id()?,
+    };
     let opts = InitOptions {
         name: args.name.clone(),
+        installation_id,
         region: args.region.clone(),
         masters: args.masters,
         workers: args.workers,
@@ -33,14 +44,21 @@ pub fn run(dir: &Path, args: &InitArgs, ui: &Ui) -> Result<()> {
     k8s_files::write_file(&path, text.as_bytes(), k8s_files::Mode::Public)
         .with_context(|| format!("cannot write {}", path.display()))?;
     ui.status(format!(
-        "wrote {} ({} masters, {} workers, region {})",
+        "wrote {} ({} masters, {} workers, region {}, installation {}{})",
         path.display(),
         cluster.masters.len(),
         cluster.workers.len(),
-        cluster.spec.region
+        cluster.spec.region,
+        opts.installation_id,
+        if kept.is_some() { ", kept" } else { "" }
     ));
     ui.result(
-        &json!({ "path": path, "masters": cluster.masters, "workers": cluster.workers }),
+        &json!({
+            "path": path,
+            "installation_id": opts.installation_id,
+            "masters": cluster.masters,
+            "workers": cluster.workers,
+        }),
         String::new,
     )
 }

@@ -42,7 +42,7 @@ pub fn run(dir: &Path, args: &StatusArgs, ui: &Ui) -> Result<bool> {
         distribute::upload(&client, &manifest, &args.ssh, true, &silent).await
     });
 
-    let infra_ok = infra.as_ref().is_ok_and(infra::all_present);
+    let infra_ok = infra.as_ref().is_ok_and(|s| s.ok);
     let certs_ok = certificates.iter().all(|r| r.problems.is_empty());
     let nodes_ok = nodes.as_ref().is_ok_and(|r| {
         r.nodes

@@ -96,10 +96,29 @@ async fn apply(
         .ok_or_else(|| anyhow!("AWS reported no DNS name for the load balancer"))?
         .to_string();
     let infra_ms = step.done(format!(
-        "infra: {} change(s), {} API calls; API endpoint {endpoint}",
+        "infra: {} change(s), {} API calls; API endpoint {endpoint}{}",
         report.changes.len(),
-        report.calls.total()
+        report.calls.total(),
+        if report.load_balancer_active {
+            ""
+        } else {
+            " (load balancer still provisioning)"
+        }
     ));
+    // The steps below need the load balancer's name, not the load balancer: it settles
+    // meanwhile, and `up` waits for it only before it reports success.
+    let lb_wait = (!report.load_balancer_active).then(|| {
+        let (infra, spec, state) = (
+            infra.clone().with_progress(|_| {}),
+            spec.clone(),
+            report.state.clone(),
+        );
+        let start = Instant::now();
+        tokio::spawn(async move {
+            infra.wait_load_balancer_active(&spec, &state).await?;
+            Ok::<u64, k8s_aws_infra::Error>(millis(start.elapsed()))
+        })
+    });
 
     let step = ui.step(
         2,
@@ -169,6 +188,18 @@ async fn apply(
         uploaded.nodes.len()
     ));
 
+    let lb_active_ms = match lb_wait {
+        Some(wait) => {
+            if !wait.is_finished() {
+                ui.status("waiting for the load balancer to be active");
+            }
+            wait.await
+                .context("the load balancer wait stopped")?
+                .context("the load balancer did not become active")?
+        }
+        None => 0,
+    };
+
     let infra_changes = report.changes.len();
     let encryption_changed = usize::from(encryption != "kept");
     let result = UpResult {
@@ -188,6 +219,7 @@ async fn apply(
             "encryption_config": encryption_ms,
             "ssh_wait": ssh_ms,
             "distribute": distribute_ms,
+            "load_balancer_active_after_infra": lb_active_ms,
         }),
     };
     let ok = uploaded.is_success();

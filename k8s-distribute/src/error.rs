@@ -95,8 +95,8 @@ pub enum Error {
         after: Duration,
     },
 
-    /// The host's key is in neither the known_hosts file nor the pinned keys, and the policy
-    /// refuses unknown hosts. Nothing was sent.
+    /// No key at all is recorded for the host (in the known_hosts file, or the pinned keys),
+    /// and the policy refuses unknown hosts. Nothing was sent.
     #[error(
         "node {node} ({address}): host key {fingerprint} is not known (add it to {source_name} or accept new hosts)"
     )]

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use russh::keys::{HashAlg, PublicKey};
 
@@ -65,8 +64,6 @@ pub(crate) enum Verifier {
     KnownHosts {
         path: PathBuf,
         unknown: UnknownHosts,
-        // Concurrent sessions may learn keys at once: appends go one at a time.
-        lock: Mutex<()>,
     },
     Pinned(BTreeMap<String, Vec<PublicKey>>),
 }
@@ -101,7 +98,6 @@ impl Verifier {
             HostKeys::KnownHosts { path, unknown } => Verifier::KnownHosts {
                 path: path.clone(),
                 unknown: *unknown,
-                lock: Mutex::new(()),
             },
             HostKeys::Pinned(map) => {
                 let mut parsed = BTreeMap::new();
@@ -149,18 +145,14 @@ impl Verifier {
                     source_name,
                 })
             }
-            Verifier::KnownHosts {
-                path,
-                unknown,
-                lock,
-            } => {
+            Verifier::KnownHosts { path, unknown } => {
                 let file_err = |e: std::io::Error| Rejection::File {
                     path: path.clone(),
                     reason: e.to_string(),
                 };
-                // Hold the lock for read + decide + append, so two sessions never append the
-                // same host twice.
-                let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+                // Read + decide + append as one step, so two sessions never append the same
+                // host twice (and a pin in this process never loses an append).
+                let _guard = known_hosts::lock();
                 let text = known_hosts::read(path).map_err(file_err)?;
                 let entries = known_hosts::parse(&String::from_utf8_lossy(&text));
                 let name = known_hosts::host_name(host, port);
@@ -313,6 +305,27 @@ mod tests {
             Err(Rejection::Revoked { line: 2, .. })
         ));
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 3);
+    }
+
+    #[test]
+    fn concurrent_sessions_to_a_new_host_record_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kh");
+        let accept = Verifier::new(&HostKeys::KnownHosts {
+            path: path.clone(),
+            unknown: UnknownHosts::AcceptNew,
+        })
+        .unwrap();
+        let a = parse_public_key_line(ED).unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| accept.check("n", "10.0.0.5", 22, &a).unwrap());
+            }
+        });
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "10.0.0.5 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINq/XvrWIN3V4KFaXF4YUsRpYfV1gqXIE8ikPLl1U6Ir\n"
+        );
     }
 
     #[test]

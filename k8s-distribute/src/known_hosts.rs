@@ -10,6 +10,7 @@ use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use aws_lc_rs::hmac;
 use base64::Engine;
@@ -18,6 +19,14 @@ use russh::keys::PublicKey;
 
 use crate::error::{Error, Result};
 use crate::host_keys::{fingerprint, parse_public_key_line};
+
+/// Serializes every read-modify-write of known_hosts files in this process (sessions that
+/// accept new hosts, pins). Other processes are not locked out.
+static WRITES: Mutex<()> = Mutex::new(());
+
+pub(crate) fn lock() -> MutexGuard<'static, ()> {
+    WRITES.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// The name a host is recorded under: `host` on port 22, `[host]:port` elsewhere (as ssh).
 pub(crate) fn host_name(host: &str, port: u16) -> String {
@@ -385,6 +394,7 @@ pub fn pin_known_hosts(
         Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path).map_err(file_err)?,
         _ => path.to_path_buf(),
     };
+    let _guard = lock();
     let current = read(&target).map_err(file_err)?;
 
     let is_ours = |e: &Entry| {

@@ -95,8 +95,8 @@ pub enum Error {
         after: Duration,
     },
 
-    /// The host's key is in neither the known_hosts file nor the pinned keys, and the policy
-    /// refuses unknown hosts. Nothing was sent.
+    /// No key at all is recorded for the host (in the known_hosts file, or the pinned keys),
+    /// and the policy refuses unknown hosts. Nothing was sent.
     #[error(
         "node {node} ({address}): host key {fingerprint} is not known (add it to {source_name} or accept new hosts)"
     )]
@@ -111,8 +111,9 @@ pub enum Error {
         source_name: String,
     },
 
-    /// The host offered a key different from the recorded one: possibly a man in the middle,
-    /// possibly a rebuilt instance. Nothing was sent.
+    /// The host offered a key that is not recorded for it, while other keys (of any type) are:
+    /// possibly a man in the middle, possibly a rebuilt instance. Nothing was sent, and
+    /// [`UnknownHosts::AcceptNew`](crate::UnknownHosts::AcceptNew) records nothing.
     #[error(
         "node {node} ({address}): HOST KEY CHANGED: expected {}, host offered {found} (recorded in {source_name})",
         expected.join(" or ")
@@ -122,12 +123,74 @@ pub enum Error {
         node: String,
         /// `host:port`.
         address: String,
-        /// SHA256 fingerprints of the recorded keys of the same algorithm.
+        /// SHA256 fingerprints of every key recorded for the host, whatever its type.
         expected: Vec<String>,
         /// SHA256 fingerprint of the key the host offered.
         found: String,
-        /// Where the recorded keys come from (a known_hosts path, or `pinned keys`).
+        /// Where the recorded keys are: `FILE:LINE` for each of `expected`, joined by `, `
+        /// (like OpenSSH's "Offending key in FILE:LINE"), or `pinned keys`.
         source_name: String,
+    },
+
+    /// The host offered a key that the known_hosts file marks `@revoked` (for any host),
+    /// even if another line also lists it. Nothing was sent.
+    #[error(
+        "node {node} ({address}): host key {fingerprint} is REVOKED ({}:{line}): refused",
+        path.display()
+    )]
+    HostKeyRevoked {
+        /// The node.
+        node: String,
+        /// `host:port`.
+        address: String,
+        /// SHA256 fingerprint of the key the host offered.
+        fingerprint: String,
+        /// The known_hosts file.
+        path: PathBuf,
+        /// The `@revoked` line (1-based).
+        line: usize,
+    },
+
+    /// Keys to pin cannot be written as known_hosts lines.
+    #[error("pin host keys for {host}: {reason}")]
+    InvalidPin {
+        /// The host as recorded (`host`, or `[host]:port`).
+        host: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The known_hosts file already records other keys for the host, not written by a pin
+    /// with the same marker tag. The file was not changed.
+    #[error(
+        "known_hosts file {}: {host} already has other keys ({}): if the machine was re-created, remove them with `ssh-keygen -R '{host}' -f {}`",
+        path.display(),
+        offending.join(", "),
+        path.display()
+    )]
+    PinConflict {
+        /// The known_hosts file.
+        path: PathBuf,
+        /// The host as recorded (`host`, or `[host]:port`).
+        host: String,
+        /// The other keys: `SHA256:… at line N`.
+        offending: Vec<String>,
+    },
+
+    /// A key to pin is marked `@revoked` in the known_hosts file. The file was not changed.
+    #[error(
+        "known_hosts file {}: cannot pin {fingerprint} for {host}: it is revoked at line {line}",
+        path.display()
+    )]
+    PinRevoked {
+        /// The known_hosts file.
+        path: PathBuf,
+        /// The host as recorded (`host`, or `[host]:port`).
+        host: String,
+        /// SHA256 fingerprint of the revoked key.
+        fingerprint: String,
+        /// The `@revoked` line (1-based).
+        line: usize,
     },
 
     /// The host refused the private key for this user.
@@ -183,13 +246,17 @@ impl Error {
             | Error::Timeout { node, .. }
             | Error::UnknownHostKey { node, .. }
             | Error::HostKeyChanged { node, .. }
+            | Error::HostKeyRevoked { node, .. }
             | Error::Auth { node, .. }
             | Error::Ssh { node, .. }
             | Error::Remote { node, .. } => Some(node),
             Error::LocalFile { .. }
             | Error::PrivateKey { .. }
             | Error::KnownHosts { .. }
-            | Error::NoHomeDir => None,
+            | Error::NoHomeDir
+            | Error::InvalidPin { .. }
+            | Error::PinConflict { .. }
+            | Error::PinRevoked { .. } => None,
         }
     }
 }

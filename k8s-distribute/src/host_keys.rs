@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
-use russh::keys::{HashAlg, PublicKey, known_hosts};
+use russh::keys::{HashAlg, PublicKey};
 
 use crate::error::{Error, Result};
+use crate::known_hosts::{self, Verdict};
 
 /// What to do with a host whose key is not recorded anywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -15,14 +15,16 @@ pub enum UnknownHosts {
     #[default]
     Refuse,
     /// Record its key in the known_hosts file and go on (`StrictHostKeyChecking=accept-new`).
-    /// A changed key is still refused.
+    /// Only a host with no recorded key at all is new: a host with a recorded key of any type
+    /// that offers another key is refused as changed, and nothing is recorded.
     AcceptNew,
 }
 
 /// Where the trusted host keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostKeys {
-    /// An OpenSSH known_hosts file (plain or hashed host names, `[host]:port` for other ports).
+    /// An OpenSSH known_hosts file (plain or hashed host names, `[host]:port` for other ports,
+    /// wildcards, `@revoked`), read as described in the [crate docs](crate#host-keys).
     KnownHosts {
         /// The file; it need not exist yet with [`UnknownHosts::AcceptNew`].
         path: PathBuf,
@@ -62,8 +64,6 @@ pub(crate) enum Verifier {
     KnownHosts {
         path: PathBuf,
         unknown: UnknownHosts,
-        // Concurrent sessions may learn keys at once: appends go one at a time.
-        lock: Mutex<()>,
     },
     Pinned(BTreeMap<String, Vec<PublicKey>>),
 }
@@ -78,7 +78,13 @@ pub(crate) enum Rejection {
     Changed {
         expected: Vec<String>,
         found: String,
+        /// `FILE:LINE, …` for a known_hosts file, `pinned keys` otherwise.
         source_name: String,
+    },
+    Revoked {
+        fingerprint: String,
+        path: PathBuf,
+        line: usize,
     },
     File {
         path: PathBuf,
@@ -92,7 +98,6 @@ impl Verifier {
             HostKeys::KnownHosts { path, unknown } => Verifier::KnownHosts {
                 path: path.clone(),
                 unknown: *unknown,
-                lock: Mutex::new(()),
             },
             HostKeys::Pinned(map) => {
                 let mut parsed = BTreeMap::new();
@@ -140,43 +145,42 @@ impl Verifier {
                     source_name,
                 })
             }
-            Verifier::KnownHosts {
-                path,
-                unknown,
-                lock,
-            } => {
-                let file_err = |e: russh::keys::Error| Rejection::File {
+            Verifier::KnownHosts { path, unknown } => {
+                let file_err = |e: std::io::Error| Rejection::File {
                     path: path.clone(),
                     reason: e.to_string(),
                 };
-                // Hold the lock for check + learn, so two sessions never append the same host.
-                let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-                match known_hosts::check_known_hosts_path(host, port, key, path) {
-                    Ok(true) => Ok(()),
-                    Ok(false) => match unknown {
+                // Read + decide + append as one step, so two sessions never append the same
+                // host twice (and a pin in this process never loses an append).
+                let _guard = known_hosts::lock();
+                let text = known_hosts::read(path).map_err(file_err)?;
+                let entries = known_hosts::parse(&String::from_utf8_lossy(&text));
+                let name = known_hosts::host_name(host, port);
+                match known_hosts::decide(&entries, &name, key) {
+                    Verdict::Known => Ok(()),
+                    Verdict::Revoked { line } => Err(Rejection::Revoked {
+                        fingerprint: fingerprint(key),
+                        path: path.clone(),
+                        line,
+                    }),
+                    Verdict::Changed { recorded } => Err(Rejection::Changed {
+                        expected: recorded.iter().map(|(_, k)| fingerprint(k)).collect(),
+                        found: fingerprint(key),
+                        source_name: recorded
+                            .iter()
+                            .map(|(line, _)| format!("{}:{line}", path.display()))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    }),
+                    Verdict::Unknown => match unknown {
                         UnknownHosts::Refuse => Err(Rejection::Unknown {
                             fingerprint: fingerprint(key),
                             source_name: path.display().to_string(),
                         }),
                         UnknownHosts::AcceptNew => {
-                            known_hosts::learn_known_hosts_path(host, port, key, path)
-                                .map_err(file_err)
+                            known_hosts::append(path, &text, &name, key).map_err(file_err)
                         }
                     },
-                    Err(russh::keys::Error::KeyChanged { .. }) => {
-                        let recorded = known_hosts::known_host_keys_path(host, port, path)
-                            .map_err(file_err)?;
-                        Err(Rejection::Changed {
-                            expected: recorded
-                                .iter()
-                                .filter(|(_, k)| k.algorithm() == key.algorithm())
-                                .map(|(_, k)| fingerprint(k))
-                                .collect(),
-                            found: fingerprint(key),
-                            source_name: path.display().to_string(),
-                        })
-                    }
-                    Err(e) => Err(file_err(e)),
                 }
             }
         }
@@ -184,7 +188,7 @@ impl Verifier {
 }
 
 /// Parses `ssh-ed25519 AAAA… [comment]` (or just the base64 part).
-fn parse_public_key_line(line: &str) -> std::result::Result<PublicKey, String> {
+pub(crate) fn parse_public_key_line(line: &str) -> std::result::Result<PublicKey, String> {
     let mut parts = line.split_whitespace();
     let first = parts.next().ok_or("empty")?;
     let b64 = match parts.next() {
@@ -240,6 +244,88 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    const RSA: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC+NpQh0MXsXy5ebd5QnHY1g4nEgwAjQykD+EJyVsiPp92v2v+hg3ifXmrOcbSt2Cz1H1Fq9jAs3msPvF4w0N5JWDd2kfR4V4AtWw9og/16kndmXX+0ggzsVYC9Cnw19Mr6SOcUzzimjqejZ+rKcoQiNSzvfsQKbebeHcPjeUFU0yT/08b13NRkz7RSRX6naDWNgIXx5VqeKVlAeSuH0auSdR94JbEGdve/NUUODsM+z6DZUUR0lwXr1GjPqNUKEXLvICco28fxD35BZUx8+seGzaHmUUJrCJa/q2b20KqmsfwSCNO4uZZXKKvgKEkwgVWxQCOF0nics2sIEWG5xMlz";
+
+    #[test]
+    fn accept_new_never_adds_a_second_key_and_refuses_revoked_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kh");
+        let before = format!(
+            "[127.0.0.1]:2200 {RSA}\n@revoked * ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDc866T9utlTpO0M5d5pCUISLx20KlQH01J3kod2D7bK\n"
+        );
+        std::fs::write(&path, &before).unwrap();
+        let accept = Verifier::new(&HostKeys::KnownHosts {
+            path: path.clone(),
+            unknown: UnknownHosts::AcceptNew,
+        })
+        .unwrap();
+        let a = parse_public_key_line(ED).unwrap();
+        let b = parse_public_key_line(ED2).unwrap();
+        match accept.check("n", "127.0.0.1", 2200, &a) {
+            Err(Rejection::Changed {
+                expected,
+                found,
+                source_name,
+            }) => {
+                assert_eq!(
+                    expected,
+                    vec!["SHA256:mXBdrNxJxXXourFzMMojcsPKhswTIC5U8ZXLVr7RsOI".to_string()]
+                );
+                assert_eq!(found, "SHA256:rZydqOV8AV7nrJa1o0VRy7mmFmxpm3quOkUmhzo3tYo");
+                assert_eq!(source_name, format!("{}:1", path.display()));
+            }
+            other => panic!("{other:?}"),
+        }
+        match accept.check("n", "127.0.0.9", 22, &b) {
+            Err(Rejection::Revoked {
+                fingerprint, line, ..
+            }) => {
+                assert_eq!(
+                    fingerprint,
+                    "SHA256:s4DHd1Z1vm5S5gBwxwM/vUs2rWTRUYx+vziLrbLm5hk"
+                );
+                assert_eq!(line, 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+        // A truly new host: exactly one line, then known.
+        accept.check("n", "127.0.0.2", 22, &a).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!(
+                "{before}127.0.0.2 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINq/XvrWIN3V4KFaXF4YUsRpYfV1gqXIE8ikPLl1U6Ir\n"
+            )
+        );
+        accept.check("n", "127.0.0.2", 22, &a).unwrap();
+        assert!(matches!(
+            accept.check("n", "127.0.0.2", 22, &b),
+            Err(Rejection::Revoked { line: 2, .. })
+        ));
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 3);
+    }
+
+    #[test]
+    fn concurrent_sessions_to_a_new_host_record_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kh");
+        let accept = Verifier::new(&HostKeys::KnownHosts {
+            path: path.clone(),
+            unknown: UnknownHosts::AcceptNew,
+        })
+        .unwrap();
+        let a = parse_public_key_line(ED).unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| accept.check("n", "10.0.0.5", 22, &a).unwrap());
+            }
+        });
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "10.0.0.5 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINq/XvrWIN3V4KFaXF4YUsRpYfV1gqXIE8ikPLl1U6Ir\n"
+        );
     }
 
     #[test]

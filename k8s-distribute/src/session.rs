@@ -177,6 +177,17 @@ fn rejection_error(node: &Node, address: &str, r: Rejection) -> Error {
             found,
             source_name,
         },
+        Rejection::Revoked {
+            fingerprint,
+            path,
+            line,
+        } => Error::HostKeyRevoked {
+            node: node.name.clone(),
+            address: address.to_string(),
+            fingerprint,
+            path,
+            line,
+        },
         Rejection::File { path, reason } => Error::KnownHosts { path, reason },
     }
 }

@@ -1,9 +1,9 @@
 //! Real OpenSSH servers on loopback addresses, one per address, for the SSH tests.
 //!
-//! Each host is a `/usr/sbin/sshd -D -e` with its own ed25519 host key, config file, free port
-//! and home folder: sshd runs under `unshare --mount --propagation private`, which bind-mounts a
-//! per-host temp folder over the login user's home, so six hosts on one machine have six
-//! different `~`. Key-only authentication (no passwords, no keyboard-interactive); the login
+//! Each host is a `/usr/sbin/sshd -D -e` with its own ed25519 host key (plus an RSA one on
+//! request, [`SshdHost::add_rsa_host_key`]), config file, free port and home folder: sshd runs
+//! under `unshare --mount --propagation private`, which bind-mounts a per-host temp folder over
+//! the login user's home, so six hosts on one machine have six different `~`. Key-only authentication (no passwords, no keyboard-interactive); the login
 //! user is the user running the tests (root, with `PermitRootLogin prohibit-password`).
 //!
 //! Every process is killed when [`SshdHosts`] is dropped. Missing tools are a panic that says
@@ -80,6 +80,20 @@ fn pub_path(key: &Path) -> PathBuf {
     let mut s = key.as_os_str().to_owned();
     s.push(".pub");
     PathBuf::from(s)
+}
+
+/// A public key file's SHA256 fingerprint as `ssh-keygen -l` prints it (`SHA256:…`).
+fn fingerprint_of(pub_key: &Path) -> String {
+    let out = Command::new(require_tool("ssh-keygen"))
+        .arg("-lf")
+        .arg(pub_key)
+        .output()
+        .expect("ssh-keygen -l");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn read_trim(path: &Path) -> String {
@@ -260,6 +274,27 @@ impl SshdHost {
         self.root.join("ssh_host_ed25519_key")
     }
 
+    fn rsa_host_key_path(&self) -> PathBuf {
+        self.root.join("ssh_host_rsa_key")
+    }
+
+    /// Gives it a second host key, RSA, and restarts sshd with both (as a stock server has).
+    /// Clients that prefer ed25519 still get the ed25519 key.
+    pub fn add_rsa_host_key(&mut self) {
+        keygen(&self.rsa_host_key_path(), &["-t", "rsa", "-b", "2048"]);
+        self.restart();
+    }
+
+    /// Its RSA host public key line (after [`SshdHost::add_rsa_host_key`]).
+    pub fn rsa_host_public_key(&self) -> String {
+        read_trim(&pub_path(&self.rsa_host_key_path()))
+    }
+
+    /// Its RSA host key's SHA256 fingerprint (after [`SshdHost::add_rsa_host_key`]).
+    pub fn rsa_host_key_fingerprint(&self) -> String {
+        fingerprint_of(&pub_path(&self.rsa_host_key_path()))
+    }
+
     /// Its host public key, as an OpenSSH line (`ssh-ed25519 AAAA… comment`).
     pub fn host_public_key(&self) -> String {
         read_trim(&pub_path(&self.host_key_path()))
@@ -267,16 +302,7 @@ impl SshdHost {
 
     /// Its host key's SHA256 fingerprint as `ssh-keygen -l` prints it (`SHA256:…`).
     pub fn host_key_fingerprint(&self) -> String {
-        let out = Command::new(require_tool("ssh-keygen"))
-            .arg("-lf")
-            .arg(pub_path(&self.host_key_path()))
-            .output()
-            .expect("ssh-keygen -l");
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or_default()
-            .to_string()
+        fingerprint_of(&pub_path(&self.host_key_path()))
     }
 
     /// Its known_hosts line: `[address]:port ssh-ed25519 AAAA…`.
@@ -294,9 +320,13 @@ impl SshdHost {
 
     fn write_config(&self) -> PathBuf {
         let path = self.root.join("sshd_config");
+        let mut host_keys = format!("HostKey {}\n", self.host_key_path().display());
+        if self.rsa_host_key_path().exists() {
+            host_keys += &format!("HostKey {}\n", self.rsa_host_key_path().display());
+        }
         let config = format!(
             "ListenAddress {addr}:{port}\n\
-             HostKey {key}\n\
+             {host_keys}\
              PidFile none\n\
              PasswordAuthentication no\n\
              KbdInteractiveAuthentication no\n\
@@ -309,7 +339,6 @@ impl SshdHost {
              Subsystem sftp internal-sftp\n",
             addr = self.address,
             port = self.port,
-            key = self.host_key_path().display()
         );
         fs::write(&path, config).expect("write sshd_config");
         path

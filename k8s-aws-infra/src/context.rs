@@ -226,7 +226,9 @@ pub struct Timeouts {
     /// terraform-provider-aws's `PropagationTimeout`.
     pub propagation: Duration,
     /// The longest pause between two polls or retries; the first is 100 ms (or this, if
-    /// shorter) and each next one 1.5 times the last. Default 1 s.
+    /// shorter) and each next one 1.5 times the last. Default 500 ms, so that `up` ends soon
+    /// after the last resource is ready. `down`'s retries of deletions that still have
+    /// dependencies pause up to twice this.
     pub poll: Duration,
     /// The longest one API call may take, the SDK's own retries included; a stalled
     /// endpoint fails the call (naming it) after this. Default 60 s.
@@ -239,7 +241,7 @@ impl Default for Timeouts {
             ready: Duration::from_secs(600),
             teardown: Duration::from_secs(900),
             propagation: Duration::from_secs(120),
-            poll: Duration::from_secs(1),
+            poll: Duration::from_millis(500),
             call: Duration::from_secs(60),
         }
     }
@@ -266,8 +268,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) warnings: Mutex<Vec<String>>,
     pub(crate) key_dir: Option<PathBuf>,
     pub(crate) timeouts: Timeouts,
-    /// IDs of what this run created: AWS may not know them everywhere yet.
-    pub(crate) fresh: Mutex<BTreeSet<String>>,
+    /// IDs of what this run created or found: they exist, but AWS may not know them
+    /// everywhere yet.
+    pub(crate) seen: Mutex<BTreeSet<String>>,
 }
 
 impl Ctx<'_> {
@@ -318,32 +321,39 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn found(&self, kind: Kind, id: &str) {
+        self.seen(id);
         self.emit(Progress::Found {
             kind,
             id: id.to_string(),
         });
     }
 
-    /// Reports a creation and remembers the ID as fresh (see [`Ctx::follow_up`]).
-    pub(crate) fn created(&self, kind: Kind, id: &str) {
-        if let Ok(mut f) = self.fresh.lock() {
+    /// Remembers that `id` exists (see [`Ctx::follow_up`]).
+    pub(crate) fn seen(&self, id: &str) {
+        if let Ok(mut f) = self.seen.lock() {
             f.insert(id.to_string());
         }
+    }
+
+    /// Reports a creation and remembers that the ID exists (see [`Ctx::follow_up`]).
+    pub(crate) fn created(&self, kind: Kind, id: &str) {
+        self.seen(id);
         self.emit(Progress::Created {
             kind,
             id: id.to_string(),
         });
     }
 
-    fn is_fresh(&self, id: &str) -> bool {
-        self.fresh.lock().is_ok_and(|f| f.contains(id))
+    fn was_seen(&self, id: &str) -> bool {
+        self.seen.lock().is_ok_and(|f| f.contains(id))
     }
 
-    /// Runs `f`, a call naming the resources `names`. While one of them was created by this
-    /// run, AWS may still answer that it does not exist ("Eventual consistency in the Amazon
-    /// EC2 API"): those answers (that kind's NotFound codes) are retried with capped
-    /// exponential backoff for up to [`Timeouts::propagation`]. For resources found rather
-    /// than created, a NotFound is real and returned at once.
+    /// Runs `f`, a call naming the resources `names`. For one this run created or found
+    /// (made seconds ago, perhaps by an interrupted run), AWS may still answer that it does
+    /// not exist ("Eventual consistency in the Amazon EC2 API"): those answers (that kind's
+    /// NotFound codes) are retried with capped exponential backoff for up to
+    /// [`Timeouts::propagation`]. For an ID only recorded in an old state, a NotFound is real
+    /// and returned at once.
     pub(crate) async fn follow_up<T, F, Fut>(&self, names: &[(Kind, &str)], f: F) -> Result<T>
     where
         F: FnMut() -> Fut,
@@ -351,11 +361,12 @@ impl Ctx<'_> {
     {
         let codes: Vec<&str> = names
             .iter()
-            .filter(|(_, id)| self.is_fresh(id))
+            .filter(|(_, id)| self.was_seen(id))
             .flat_map(|(kind, _)| kind.not_found_codes().iter().copied())
             .collect();
         let (kind, id) = names.first().copied().unwrap_or((Kind::Vpc, ""));
-        self.retry_on(kind, id, &codes, self.timeouts.propagation, f)
+        let cap = self.timeouts.poll;
+        self.retry_on(kind, id, &codes, self.timeouts.propagation, cap, f)
             .await
     }
 
@@ -367,13 +378,14 @@ impl Ctx<'_> {
     }
 
     /// Retries `f` while it fails with one of `codes` (AWS eventual consistency, dependencies
-    /// still being released), with exponential backoff up to `bound`.
+    /// still being released), with exponential backoff (pauses up to `cap`) up to `bound`.
     pub(crate) async fn retry_on<T, F, Fut>(
         &self,
         kind: Kind,
         id: &str,
         codes: &[&str],
         bound: Duration,
+        cap: Duration,
         f: F,
     ) -> Result<T>
     where
@@ -382,7 +394,7 @@ impl Ctx<'_> {
     {
         let backoff = ExponentialBuilder::default()
             .with_min_delay(self.timeouts.first_pause())
-            .with_max_delay(self.timeouts.poll)
+            .with_max_delay(cap)
             .with_factor(1.5)
             .with_jitter()
             .without_max_times()

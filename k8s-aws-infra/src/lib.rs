@@ -65,6 +65,7 @@
 //! ```
 
 mod calls;
+mod console;
 mod context;
 mod error;
 mod plan;
@@ -83,6 +84,7 @@ use aws_sdk_ec2::config::timeout::TimeoutConfig;
 use serde::Serialize;
 
 pub use calls::CallCounts;
+pub use console::{ConsoleHostKeys, host_keys_from_console};
 pub use context::{Action, Change, Kind, Progress, ProgressFn, Timeouts};
 pub use error::{Error, Result};
 pub use plan::{Deleted, LeftBehind, ResourceStatus};
@@ -328,7 +330,7 @@ impl Infra {
             warnings: Mutex::new(Vec::new()),
             key_dir: key_dir.map(Path::to_path_buf),
             timeouts: self.timeouts,
-            fresh: Mutex::default(),
+            seen: Mutex::default(),
         })
     }
 
@@ -387,6 +389,37 @@ impl Infra {
             Some(arn) => resources::load_balancer::wait_active(&ctx, arn).await,
             None => Ok(()),
         }
+    }
+
+    /// The SSH host keys each instance of `nodes` (keys of [`InfraState::instances`]) printed
+    /// to its console at first boot (cloud-init's `BEGIN SSH HOST KEY KEYS` block, read with
+    /// `GetConsoleOutput`): what to pin before the first connection, so that nothing is sent
+    /// to a machine that merely answers at the instance's address. The keys appear a minute
+    /// or more after boot: polls (with [`Progress::Waiting`] events) until every instance
+    /// shows them or `bound` passes, and returns what it found; a node whose keys did not
+    /// appear has empty [`ConsoleHostKeys::keys`]. Nodes without an instance in `state` are
+    /// skipped. Makes read calls only.
+    ///
+    /// # Errors
+    /// [`Error::Aws`], and as [`Infra::plan`] before any call.
+    pub async fn console_host_keys(
+        &self,
+        spec: &InfraSpec,
+        state: &InfraState,
+        nodes: &[&str],
+        bound: std::time::Duration,
+    ) -> Result<Vec<ConsoleHostKeys>> {
+        let ctx = self.ctx(spec, state, true, None)?;
+        let instances: Vec<(String, String)> = nodes
+            .iter()
+            .filter_map(|n| {
+                state
+                    .instances
+                    .get(*n)
+                    .map(|i| (n.to_string(), i.id.clone()))
+            })
+            .collect();
+        console::host_keys(&ctx, &instances, bound).await
     }
 
     /// Every resource, its ID and state. Makes read calls only (enforced).

@@ -329,7 +329,14 @@ where
         id: id.to_string(),
     });
     match ctx
-        .retry_on(kind, id, DEPENDENCY_CODES, ctx.timeouts.teardown, f)
+        .retry_on(
+            kind,
+            id,
+            DEPENDENCY_CODES,
+            ctx.timeouts.teardown,
+            ctx.timeouts.poll * 2,
+            f,
+        )
         .await
     {
         Ok(()) => {
@@ -465,6 +472,7 @@ pub(crate) async fn destroy(ctx: &Ctx<'_>) -> Teardown {
                     &id,
                     DEPENDENCY_CODES,
                     ctx.timeouts.teardown,
+                    ctx.timeouts.poll * 2,
                     || internet_gateway::detach(ctx, &id, &v),
                 )
                 .await;

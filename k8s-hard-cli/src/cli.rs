@@ -186,16 +186,24 @@ pub struct DistributeArgs {
     pub plan: bool,
     #[command(flatten)]
     pub ssh: SshArgs,
+    /// Where AWS is: the host keys of the cluster's own instances are read from their console
+    /// output.
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 /// How to reach the nodes over SSH.
 #[derive(Debug, Clone, Args)]
 pub struct SshArgs {
-    /// known_hosts file to check host keys against (default ~/.ssh/known_hosts).
+    /// known_hosts file to check host keys against (default ~/.ssh/known_hosts). The host
+    /// keys of the cluster's own AWS instances, read from their console output, are pinned
+    /// there (marked `k8s-hard:console`) before the first connection.
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
-    /// Trust and record hosts not yet in known_hosts (like StrictHostKeyChecking=accept-new).
-    /// A changed host key is still refused.
+    /// Trust and record hosts with no key in known_hosts (like
+    /// StrictHostKeyChecking=accept-new): for machines that are not ours, or instances whose
+    /// console output never showed their keys. A host with any recorded key that offers
+    /// another is still refused, and no second key is ever added for it.
     #[arg(long)]
     pub accept_new: bool,
     /// Nodes worked on at once.

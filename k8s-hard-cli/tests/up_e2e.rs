@@ -1,6 +1,9 @@
-//! `k8s-hard up` / `status` / `down` end to end: AWS is a real moto_server, the six machines
-//! are real sshd processes on 127.0.0.10-12 and 127.0.0.20-22 (cluster.yaml maps each node's
-//! SSH address to one), host keys are checked against a known_hosts file, and the machines
+//! `k8s-hard up` / `status` / `down` end to end: AWS is a real moto_server behind an emulation
+//! of AWS's timing (new IDs unknown for a moment, instances pending, the load balancer
+//! provisioning, terminations shutting down, interfaces lingering), the six machines are real
+//! sshd processes on 127.0.0.10-12 and 127.0.0.20-22 (cluster.yaml maps each node's SSH address
+//! to one), each instance's console output carries its test host's real host key in
+//! cloud-init's format, host keys are checked against a known_hosts file, and the machines
 //! accept the cluster's key pair (a key `up` imports into AWS from DIR/ssh/CLUSTER.id_rsa).
 
 mod common;
@@ -13,6 +16,7 @@ use std::process::{Command, Stdio};
 use common::{
     assert_owned_resources_missing, aws_command, init_on_hosts, init_with, json, k8s_hard,
 };
+use k8s_hard_tests::aws_timing::{AwsTiming, Timing};
 use k8s_hard_tests::moto::{Moto, REGION, UBUNTU_IMAGE_NAME};
 use k8s_hard_tests::sshd::{SIX, SshdHosts};
 use k8s_hard_tests::{openssl, require_tool};
@@ -20,16 +24,16 @@ use predicates::prelude::*;
 
 const NAME: &str = "e2e-up";
 
-/// `k8s-hard` with dummy credentials, AWS at moto (through AWS_ENDPOINT_URL, as a user of an
+/// `k8s-hard` with dummy credentials, AWS at `aws` (through AWS_ENDPOINT_URL, as a user of an
 /// emulator would set it), nothing inherited.
-fn command(dir: &Path) -> Command {
+fn command(dir: &Path, aws: &str) -> Command {
     let mut cmd = aws_command(dir);
-    cmd.env("AWS_ENDPOINT_URL", Moto::shared().url());
+    cmd.env("AWS_ENDPOINT_URL", aws);
     cmd
 }
 
-fn k8s(dir: &Path, args: &[&str]) -> assert_cmd::Command {
-    let mut cmd = command(dir);
+fn k8s_at(dir: &Path, aws: &str, args: &[&str]) -> assert_cmd::Command {
+    let mut cmd = command(dir, aws);
     cmd.args(args);
     assert_cmd::Command::from_std(cmd)
 }
@@ -44,16 +48,70 @@ fn up_args(known_hosts: &Path) -> Vec<String> {
     ]
 }
 
+/// The private IP cluster.yaml gives test host `i` (the tutorial's addresses).
+fn private_ip(i: usize) -> String {
+    match i {
+        0..3 => format!("172.31.0.1{i}"),
+        _ => format!("172.31.0.2{}", i - 3),
+    }
+}
+
+/// What cloud-init prints to the console at first boot: fingerprints, then the keys.
+fn cloud_init_console(keys: &[String]) -> String {
+    format!(
+        "[   10.1] cloud-init[801]: Cloud-init v. 24.1 running 'modules:final'\n\
+         ec2: #############################################################\n\
+         ec2: -----BEGIN SSH HOST KEY FINGERPRINTS-----\n\
+         ec2: 256 SHA256:(not checked) root@ip (ED25519)\n\
+         ec2: -----END SSH HOST KEY FINGERPRINTS-----\n\
+         ec2: #############################################################\n\
+         -----BEGIN SSH HOST KEY KEYS-----\n{}\n-----END SSH HOST KEY KEYS-----\n",
+        keys.join("\n")
+    )
+}
+
+/// AWS for one test: moto behind the timing emulation, each instance's console showing the
+/// host key of the test host its node's SSH goes to.
+fn aws_with_consoles(hosts: &SshdHosts) -> AwsTiming {
+    let aws = AwsTiming::start(Moto::shared().url(), Timing::short());
+    for (i, host) in hosts.hosts().iter().enumerate() {
+        aws.set_console_output(
+            &private_ip(i),
+            &cloud_init_console(&[host.host_public_key()]),
+        );
+    }
+    aws
+}
+
+/// The known_hosts lines for `host`, without their comments, and their comments.
+fn pinned(known_hosts: &Path, host: &k8s_hard_tests::sshd::SshdHost) -> Vec<(String, String)> {
+    let prefix = format!("[{}]:{} ", host.address(), host.port());
+    std::fs::read_to_string(known_hosts)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .map(|rest| {
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            (words[..2].join(" "), words[2..].join(" "))
+        })
+        .collect()
+}
+
+/// `type base64` of an OpenSSH public key line.
+fn key_of(line: &str) -> String {
+    line.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// cluster.yaml: the seed's AWS addresses, each node's SSH going to one test host.
-fn write_cluster(dir: &Path, hosts: &SshdHosts) {
+fn write_cluster(dir: &Path, hosts: &SshdHosts, name: &str) {
     init_on_hosts(
         dir,
-        &["--name", NAME, "--region", REGION],
+        &["--name", name, "--region", REGION],
         hosts,
-        |i| match i {
-            0..3 => format!("172.31.0.1{i}"),
-            _ => format!("172.31.0.2{}", i - 3),
-        },
+        private_ip,
         &[(
             "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*",
             UBUNTU_IMAGE_NAME,
@@ -63,7 +121,7 @@ fn write_cluster(dir: &Path, hosts: &SshdHosts) {
     let ssh = dir.join("ssh");
     std::fs::create_dir_all(&ssh).unwrap();
     std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let key = ssh.join(format!("{NAME}.id_rsa"));
+    let key = ssh.join(format!("{name}.id_rsa"));
     std::fs::copy(hosts.client_rsa_key(), &key).unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
@@ -71,7 +129,8 @@ fn write_cluster(dir: &Path, hosts: &SshdHosts) {
 /// Every node holds exactly the files of the manifest, byte for byte, with their modes.
 fn assert_distributed(dir: &Path, hosts: &SshdHosts) {
     let plan = json(
-        &k8s(dir, &["distribute", "--plan", "-o", "json"])
+        &k8s_hard(dir)
+            .args(["distribute", "--plan", "-o", "json"])
             .assert()
             .success(),
     );
@@ -112,9 +171,9 @@ fn server_of(kubeconfig: &Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn owned_resources_missing(dir: &Path) {
+fn owned_resources_missing(dir: &Path, aws: &str) {
     assert_owned_resources_missing(&json(
-        &k8s(dir, &["infra", "status", "-o", "json"])
+        &k8s_at(dir, aws, &["infra", "status", "-o", "json"])
             .assert()
             .code(1),
     ));
@@ -125,10 +184,14 @@ fn up_builds_the_whole_cluster_then_changes_nothing_resumes_after_a_kill_and_dow
     require_tool("kubectl");
     Moto::shared().warm_up();
     let hosts = SshdHosts::start(&SIX);
+    let aws = aws_with_consoles(&hosts);
+    let url = aws.url();
+    let k8s = |dir: &Path, args: &[&str]| k8s_at(dir, &url, args);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    write_cluster(dir, &hosts);
-    let known_hosts = hosts.write_known_hosts();
+    write_cluster(dir, &hosts, NAME);
+    // No key of any machine recorded anywhere: they come from the consoles.
+    let known_hosts = dir.join("known_hosts");
     let up = up_args(&known_hosts);
     let up: Vec<&str> = up.iter().map(String::as_str).collect();
 
@@ -143,19 +206,8 @@ fn up_builds_the_whole_cluster_then_changes_nothing_resumes_after_a_kill_and_dow
     assert_eq!(plan["distribute"]["nodes"].as_array().unwrap().len(), 6);
     assert!(!dir.join("state.json").exists() && !dir.join("pki").exists());
 
-    // Without the machines' host keys (no ~/.ssh/known_hosts here), `up` stops at the SSH
-    // step, says what to do, and keeps what it made.
-    k8s(dir, &["up", "--ssh-wait", "5"])
-        .assert()
-        .code(1)
-        .stderr(
-            predicate::str::contains("[5/6]")
-                .and(predicate::str::contains("6 of 6 nodes do not accept SSH"))
-                .and(predicate::str::contains("--accept-new")),
-        );
-    assert!(dir.join("state.json").exists() && dir.join("pki/ca-key.pem").exists());
-
-    // Run again with them: resumes; one line per step on stderr.
+    // The first `up`, through AWS's timing, without --accept-new and with no key recorded:
+    // converges in one run, each machine's key verified from its console before any byte.
     let first = k8s(dir, &[&up[..], &["-o", "json"]].concat())
         .assert()
         .success();
@@ -164,9 +216,44 @@ fn up_builds_the_whole_cluster_then_changes_nothing_resumes_after_a_kill_and_dow
         assert!(stderr.contains(&format!("[{step}/6]")), "{stderr}");
     }
     let first = json(&first);
-    // Only the files are new: 45 of them over six nodes.
-    assert_eq!(first["changed"], 45, "{first}");
-    assert_eq!(first["infra"]["calls"]["mutating"], 0, "{first}");
+    let counts = aws.counts();
+    assert!(counts.not_found > 0 && counts.pending > 0, "{counts:?}");
+    assert_eq!(counts.console_output, 6, "{counts:?}");
+    assert!(first["infra"]["calls"]["mutating"].as_u64().unwrap() > 0);
+    let sent = first["distribute"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|n| n["files"].as_array().unwrap())
+        .filter(|f| f["status"] == "sent")
+        .count();
+    assert_eq!(sent, 45, "{first}");
+    // Exactly the hosts' own keys, one line each, marked as coming from the console.
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap();
+    for (i, host) in hosts.hosts().iter().enumerate() {
+        let node = if i < 3 {
+            format!("master-{i}")
+        } else {
+            format!("worker-{}", i - 3)
+        };
+        let id = state["instances"][&node]["id"].as_str().unwrap();
+        assert_eq!(
+            pinned(&known_hosts, host),
+            [(
+                key_of(&host.host_public_key()),
+                format!("k8s-hard:console {id} cluster={NAME}")
+            )],
+            "{node}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&known_hosts)
+            .unwrap()
+            .lines()
+            .count(),
+        6
+    );
     let dns = first["infra"]["state"]["load_balancer_dns_name"]
         .as_str()
         .unwrap()
@@ -261,7 +348,7 @@ fn up_builds_the_whole_cluster_then_changes_nothing_resumes_after_a_kill_and_dow
         down["infra"]["left_behind"].as_array().unwrap().is_empty(),
         "{down}"
     );
-    owned_resources_missing(dir);
+    owned_resources_missing(dir, &url);
     assert!(dir.join("pki/ca-key.pem").exists());
     let gone = json(
         &k8s(dir, &["status", "--known-hosts", &kh, "-o", "json"])
@@ -274,7 +361,7 @@ fn up_builds_the_whole_cluster_then_changes_nothing_resumes_after_a_kill_and_dow
 
     // A new `up`, killed (SIGKILL) in the middle of creating the machines...
     let ca = std::fs::read(dir.join("pki/ca.pem")).unwrap();
-    let mut child = command(dir)
+    let mut child = command(dir, &url)
         .args(&up)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -313,6 +400,21 @@ fn up_builds_the_whole_cluster_then_changes_nothing_resumes_after_a_kill_and_dow
         .home()
         .join(format!("{NAME}-worker-0.kubeconfig"));
     assert_eq!(server_of(&worker0), format!("https://{new_dns}:6443"));
+    // The new machines' keys replaced the old instances' pins: still one line per host.
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap();
+    let id = state["instances"]["master-0"]["id"].as_str().unwrap();
+    assert_eq!(
+        pinned(&known_hosts, &hosts.hosts()[0])[0].1,
+        format!("k8s-hard:console {id} cluster={NAME}")
+    );
+    assert_eq!(
+        std::fs::read_to_string(&known_hosts)
+            .unwrap()
+            .lines()
+            .count(),
+        6
+    );
     let again = json(
         &k8s(dir, &[&up[..], &["-o", "json"]].concat())
             .assert()
@@ -327,13 +429,136 @@ fn up_builds_the_whole_cluster_then_changes_nothing_resumes_after_a_kill_and_dow
             .success(),
     );
     assert_eq!(down["purged"].as_array().unwrap().len(), 5, "{down}");
-    owned_resources_missing(dir);
+    owned_resources_missing(dir, &url);
     let mut left: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left, ["cluster.yaml"]);
+    assert_eq!(left, ["cluster.yaml", "known_hosts"]);
+}
+
+/// A machine whose console shows another key than the one it offers gets nothing; a console
+/// that never shows keys makes `up` wait, then stop with the way on (`--accept-new`).
+#[test]
+fn host_keys_are_verified_from_the_console_before_any_byte() {
+    Moto::shared().warm_up();
+    let hosts = SshdHosts::start(&SIX);
+    let aws = aws_with_consoles(&hosts);
+    let url = aws.url();
+    let k8s = |dir: &Path, args: &[&str]| k8s_at(dir, &url, args);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let name = "e2e-console";
+    write_cluster(dir, &hosts, name);
+    let known_hosts = dir.join("known_hosts");
+    let kh = known_hosts.display().to_string();
+    // worker-1's console shows someone else's key; worker-2's console shows none (moto's
+    // sample output).
+    let stranger = hosts.scratch().join("stranger_host_key");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&stranger)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let stranger_pub = std::fs::read_to_string(stranger.with_extension("pub")).unwrap();
+    let fingerprint = |pub_file: &Path| {
+        let out = Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(pub_file)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    let stranger_fp = fingerprint(&stranger.with_extension("pub"));
+    aws.set_console_output(
+        &private_ip(4),
+        &cloud_init_console(&[stranger_pub.trim().into()]),
+    );
+    aws.set_console_output(&private_ip(5), "[    0.0] Linux version 6.8.0\n");
+
+    // Keys missing from worker-2's console: `up` waits (bounded), then stops with the hint.
+    k8s(dir, &["up", "--known-hosts", &kh, "--ssh-wait", "3"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains(format!(
+                "1 of 6 machines did not show their SSH host keys in their console output within 3 s ({name}-worker-2)"
+            ))
+            .and(predicate::str::contains("--accept-new")),
+        );
+    assert_eq!(pinned(&known_hosts, &hosts.hosts()[5]), []);
+
+    // With --accept-new, worker-2 is trusted on first use, but worker-1 offers a key its
+    // console does not show: refused before any file is sent, naming both fingerprints.
+    let refused = k8s(
+        dir,
+        &[
+            "up",
+            "--known-hosts",
+            &kh,
+            "--ssh-wait",
+            "10",
+            "--accept-new",
+        ],
+    )
+    .assert()
+    .code(1);
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).to_string();
+    let real_fp = hosts.hosts()[4].host_key_fingerprint();
+    let line = stderr
+        .lines()
+        .find(|l| l.contains(&format!("{name}-worker-1")) && l.contains("HOST KEY CHANGED"))
+        .unwrap_or_else(|| panic!("no refusal of worker-1 in:\n{stderr}"));
+    assert!(line.contains(&format!("expected {stranger_fp}")), "{line}");
+    assert!(line.contains(&format!("host offered {real_fp}")), "{line}");
+    assert!(
+        stderr.contains("trusting their keys on first use (--accept-new)"),
+        "{stderr}"
+    );
+    for host in hosts.hosts() {
+        let files: Vec<_> = std::fs::read_dir(host.home())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(files.is_empty(), "{}: {files:?}", host.address());
+    }
+    // worker-2 learnt on first use: its real key, without the console marker.
+    let learnt = pinned(&known_hosts, &hosts.hosts()[5]);
+    assert_eq!(learnt.len(), 1);
+    assert_eq!(learnt[0].0, key_of(&hosts.hosts()[5].host_public_key()));
+    assert!(!learnt[0].1.contains("k8s-hard:console"), "{learnt:?}");
+
+    // The console shows the right key again (the machine was what it claimed): `up` ends.
+    aws.set_console_output(
+        &private_ip(4),
+        &cloud_init_console(&[hosts.hosts()[4].host_public_key()]),
+    );
+    k8s(
+        dir,
+        &[
+            "up",
+            "--known-hosts",
+            &kh,
+            "--ssh-wait",
+            "10",
+            "--accept-new",
+        ],
+    )
+    .assert()
+    .success();
+    assert_eq!(
+        pinned(&known_hosts, &hosts.hosts()[4])[0].0,
+        key_of(&hosts.hosts()[4].host_public_key())
+    );
+    assert_distributed(dir, &hosts);
+    k8s(dir, &["down", "--yes"]).assert().success();
 }
 
 #[test]
@@ -352,7 +577,7 @@ fn up_needs_a_reviewed_cluster_yaml_and_names_what_is_wrong() {
         &["--name", "e2e-bad", "--region", REGION],
         &[("first_ip: 172.31.0.20", "first_ip: 172.31.0.300")],
     );
-    k8s(dir, &["up"])
+    k8s_at(dir, Moto::shared().url(), &["up"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("first_ip"));

@@ -152,6 +152,7 @@ where
     if let Some(a) = state_arn
         && let Some(r) = absent_ok(describe(Some(a.to_string()), None).await)?
     {
+        ctx.seen(a);
         if load_balancer::elb_tags(ctx, kind, a).await?.owned {
             return Ok(Some(r));
         }
@@ -165,6 +166,9 @@ where
         return Ok(None);
     };
     let a = arn(&r).unwrap_or_default().to_string();
+    // Found, so it exists: a NotFound for its tags is AWS catching up (made seconds ago by an
+    // interrupted run).
+    ctx.seen(&a);
     let tags = load_balancer::elb_tags(ctx, kind, &a).await?;
     if tags.owned {
         return Ok(Some(r));

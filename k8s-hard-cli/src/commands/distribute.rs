@@ -1,18 +1,20 @@
 //! `k8s-hard distribute`: the right files to the right nodes (seed STEP 5, STEP 6's TASK and
 //! the end of STEP 7), all nodes at once.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use k8s_distribute::{
-    Event, FileStatus, HostKeys, LocalFiles, Manifest, Node, SshClient, SshSettings, UnknownHosts,
-    UploadOptions, UploadReport,
+    Event, FileStatus, HostKeys, LocalFiles, Manifest, Node, PinOutcome, SshClient, SshSettings,
+    UnknownHosts, UploadOptions, UploadReport, pin_known_hosts,
 };
 
 use crate::cli::{DistributeArgs, SshArgs};
+use crate::commands::infra;
 use crate::commands::{encryption_config, kubeconfig};
 use crate::output::{Ui, table};
-use crate::spec::{Cluster, ResolvedNode};
+use crate::spec::{Cluster, ResolvedNode, infra_node_name};
 
 /// The manifest for `cluster`: which local file goes to which node.
 pub fn manifest(dir: &Path, cluster: &Cluster) -> Result<Manifest> {
@@ -41,7 +43,30 @@ pub fn run(dir: &Path, args: &DistributeArgs, ui: &Ui) -> Result<bool> {
     }
     let client = client(dir, &cluster, &args.ssh)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let report = runtime.block_on(upload(&client, &manifest, &args.ssh, false, ui))?;
+    let report = runtime.block_on(async {
+        if let Some(state) = cluster.state.as_ref().filter(|s| !s.instances.is_empty()) {
+            let spec = cluster.infra_spec()?;
+            let aws = infra::connect(&args.aws, ui).await?;
+            let missing = pin_console_host_keys(
+                &aws,
+                &spec,
+                state,
+                &cluster,
+                &manifest,
+                &args.ssh,
+                Duration::ZERO,
+                ui,
+            )
+            .await?;
+            if !missing.is_empty() {
+                ui.warn(format!(
+                    "no host keys in the console output of {} yet: their keys are checked against known_hosts only",
+                    missing.join(", ")
+                ));
+            }
+        }
+        upload(&client, &manifest, &args.ssh, false, ui).await
+    })?;
     print_report(&report, ui)?;
     if !report.is_success() {
         let failed: Vec<&str> = report.failed().map(|n| n.node.as_str()).collect();
@@ -66,8 +91,10 @@ pub fn hint<'a>(
     let any = |f: fn(&E) -> bool| errors.clone().any(f);
     if any(|e| matches!(e, E::HostKeyChanged { .. })) {
         Some(
-            "a host key changed: if the machine was re-created, remove its old line (ssh-keygen -R HOST -f KNOWN_HOSTS); otherwise do not trust it",
+            "a host offered a key other than the one recorded (for an instance of this cluster: other than its console output shows), and nothing was sent to it: something else may be answering at that address. If the machine was re-created outside k8s-hard, remove its old line (ssh-keygen -R HOST -f KNOWN_HOSTS); otherwise do not trust it",
         )
+    } else if any(|e| matches!(e, E::HostKeyRevoked { .. })) {
+        Some("a host offered a key marked @revoked in known_hosts: do not trust that machine")
     } else if any(|e| matches!(e, E::UnknownHostKey { .. })) {
         Some(
             "new machines are not in known_hosts yet: pass --accept-new to trust and record their keys (as ssh -o StrictHostKeyChecking=accept-new), or add them to the file given with --known-hosts",
@@ -81,6 +108,88 @@ pub fn hint<'a>(
     }
 }
 
+/// The known_hosts file `args` name: `--known-hosts`, else `~/.ssh/known_hosts`.
+pub fn known_hosts_path(args: &SshArgs) -> Result<PathBuf> {
+    match &args.known_hosts {
+        Some(path) => Ok(path.clone()),
+        None => match HostKeys::user_known_hosts()? {
+            HostKeys::KnownHosts { path, .. } => Ok(path),
+            HostKeys::Pinned(_) => bail!("no known_hosts file to check host keys against"),
+        },
+    }
+}
+
+/// The marker of the known_hosts lines pinned from an instance's console.
+fn console_marker(instance_id: &str, cluster: &str) -> String {
+    format!("k8s-hard:console {instance_id} cluster={cluster}")
+}
+
+/// Reads, from the console output of each node that is an instance of this cluster (in
+/// `state`), the host keys cloud-init printed at boot, waiting up to `wait` for them to show,
+/// and pins them in the known_hosts file before any connection: a machine that merely answers
+/// at the instance's address is then refused. Returns the nodes whose keys did not show.
+///
+/// Nodes that are not instances of this cluster (machines that are not ours) are left to the
+/// known_hosts file and `--accept-new`.
+#[allow(clippy::too_many_arguments)]
+pub async fn pin_console_host_keys(
+    infra: &k8s_aws_infra::Infra,
+    spec: &k8s_aws_infra::InfraSpec,
+    state: &k8s_aws_infra::InfraState,
+    cluster: &Cluster,
+    manifest: &Manifest,
+    args: &SshArgs,
+    wait: Duration,
+    ui: &Ui,
+) -> Result<Vec<String>> {
+    let name = &cluster.spec.name;
+    let nodes: Vec<(String, Node)> = manifest
+        .nodes()
+        .into_iter()
+        .map(|n| (infra_node_name(name, &n.name), n))
+        .filter(|(infra_name, _)| state.instances.contains_key(infra_name))
+        .collect();
+    if nodes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<&str> = nodes.iter().map(|(n, _)| n.as_str()).collect();
+    let consoles = infra
+        .console_host_keys(spec, state, &names, wait)
+        .await
+        .context("cannot read the instances' console output for their SSH host keys")?;
+    let path = known_hosts_path(args)?;
+    let mut missing = Vec::new();
+    for (console, (_, node)) in consoles.iter().zip(&nodes) {
+        if console.keys.is_empty() {
+            missing.push(node.name.clone());
+            continue;
+        }
+        let marker = console_marker(&console.instance_id, name);
+        let outcome = pin_known_hosts(&path, &node.address, node.port, &console.keys, &marker)
+            .with_context(|| {
+                format!(
+                    "{}: cannot pin the host keys its console shows ({})",
+                    node.name, console.instance_id
+                )
+            })?;
+        match outcome {
+            PinOutcome::Unchanged => ui.detail(format!(
+                "{}: host keys as its console shows, already in {}",
+                node.name,
+                path.display()
+            )),
+            _ => ui.status(format!(
+                "{}: pinned {} host key(s) from the console of {} in {}",
+                node.name,
+                console.keys.len(),
+                console.instance_id,
+                path.display()
+            )),
+        }
+    }
+    Ok(missing)
+}
+
 /// The SSH settings `args` describe: the key (default the AWS key pair's) and known_hosts.
 pub fn settings(dir: &Path, cluster: &Cluster, args: &SshArgs) -> Result<SshSettings> {
     let unknown = if args.accept_new {
@@ -88,15 +197,9 @@ pub fn settings(dir: &Path, cluster: &Cluster, args: &SshArgs) -> Result<SshSett
     } else {
         UnknownHosts::Refuse
     };
-    let host_keys = match &args.known_hosts {
-        Some(path) => HostKeys::KnownHosts {
-            path: path.clone(),
-            unknown,
-        },
-        None => match HostKeys::user_known_hosts()? {
-            HostKeys::KnownHosts { path, .. } => HostKeys::KnownHosts { path, unknown },
-            other => other,
-        },
+    let host_keys = HostKeys::KnownHosts {
+        path: known_hosts_path(args)?,
+        unknown,
     };
     let identity = args
         .identity

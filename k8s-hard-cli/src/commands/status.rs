@@ -34,6 +34,24 @@ pub fn run(dir: &Path, args: &StatusArgs, ui: &Ui) -> Result<bool> {
     let certificates = pki::check_rows(dir, &cluster)?;
     let nodes: Result<UploadReport> = runtime.block_on(async {
         let manifest = distribute::manifest(dir, &cluster)?;
+        // The cluster's own instances: their keys as their consoles show them.
+        if let (Some(state), Ok(spec)) = (
+            cluster.state.as_ref().filter(|s| !s.instances.is_empty()),
+            cluster.infra_spec(),
+        ) && let Ok(aws) = infra::connect(&args.aws, &silent).await
+        {
+            distribute::pin_console_host_keys(
+                &aws,
+                &spec,
+                state,
+                &cluster,
+                &manifest,
+                &args.ssh,
+                Duration::ZERO,
+                &silent,
+            )
+            .await?;
+        }
         let mut settings = distribute::settings(dir, &cluster, &args.ssh)?;
         // A status should answer quickly: one attempt per node.
         settings.connect_retries = 0;

@@ -157,10 +157,54 @@ async fn apply(
     let encryption = encryption_config::generate(dir, &inner)?;
     let encryption_ms = step.done(format!("encryption config: {encryption}"));
 
-    let step = ui.step(5, STEPS, "wait for SSH on every node");
+    let step = ui.step(
+        5,
+        STEPS,
+        "host keys from the instances' consoles, then wait for SSH on every node",
+    );
     let manifest = distribute::manifest(dir, &cluster)?;
     let client = distribute::client(dir, &cluster, &args.ssh)?;
-    let ready = wait_for_ssh(&client, &manifest, args.ssh_wait, ui).await;
+    // Verified, not trusted: no byte goes to a machine whose key is not the one its console
+    // shows. The keys appear a minute or more after boot; that wait counts against --ssh-wait
+    // (half of it when --accept-new would trust the machines that never show them).
+    let ssh_start = Instant::now();
+    let bound = if args.ssh.accept_new {
+        Duration::from_secs(args.ssh_wait) / 2
+    } else {
+        Duration::from_secs(args.ssh_wait)
+    };
+    let missing = distribute::pin_console_host_keys(
+        &infra,
+        spec,
+        &report.state,
+        &cluster,
+        &manifest,
+        &args.ssh,
+        bound,
+        ui,
+    )
+    .await?;
+    if !missing.is_empty() {
+        if !args.ssh.accept_new {
+            bail!(
+                "{} of {} machines did not show their SSH host keys in their console output within {} s ({}); everything before this step is done and kept\nhint: run `k8s-hard up` again to wait longer (--ssh-wait), or pass --accept-new to trust these machines' keys on first use instead",
+                missing.len(),
+                manifest.nodes.len(),
+                bound.as_secs(),
+                missing.join(", ")
+            );
+        }
+        ui.warn(format!(
+            "no host keys in the console output of {}: trusting their keys on first use (--accept-new)",
+            missing.join(", ")
+        ));
+    }
+    let left = args
+        .ssh_wait
+        .saturating_sub(ssh_start.elapsed().as_secs())
+        .max(args.ssh_wait / 2)
+        .max(1);
+    let ready = wait_for_ssh(&client, &manifest, left, ui).await;
     let not_ready: Vec<&NodeReady> = ready.iter().filter(|r| r.error.is_some()).collect();
     if !not_ready.is_empty() {
         return Err(ssh_failure(&not_ready, ready.len()));

@@ -228,7 +228,7 @@ pub struct Timeouts {
     /// The longest pause between two polls or retries; the first is 100 ms (or this, if
     /// shorter) and each next one 1.5 times the last. Default 500 ms, so that `up` ends soon
     /// after the last resource is ready. `down`'s retries of deletions that still have
-    /// dependencies pause up to twice this.
+    /// dependencies add a random part up to as long again (they are mutating calls).
     pub poll: Duration,
     /// The longest one API call may take, the SDK's own retries included; a stalled
     /// endpoint fails the call (naming it) after this. Default 60 s.
@@ -252,6 +252,17 @@ impl Timeouts {
     fn first_pause(&self) -> Duration {
         Duration::from_millis(100).min(self.poll)
     }
+}
+
+/// How [`Ctx::retry_on`] spaces and bounds its retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pace {
+    /// A NotFound right after a create: up to [`Timeouts::propagation`], pauses up to
+    /// [`Timeouts::poll`].
+    FollowUp,
+    /// A deletion whose dependencies are still going: up to [`Timeouts::teardown`], pauses up
+    /// to [`Timeouts::poll`] plus a random part as long again.
+    Teardown,
 }
 
 /// The per-run context handed to every resource step.
@@ -365,9 +376,7 @@ impl Ctx<'_> {
             .flat_map(|(kind, _)| kind.not_found_codes().iter().copied())
             .collect();
         let (kind, id) = names.first().copied().unwrap_or((Kind::Vpc, ""));
-        let cap = self.timeouts.poll;
-        self.retry_on(kind, id, &codes, self.timeouts.propagation, cap, f)
-            .await
+        self.retry_on(kind, id, &codes, Pace::FollowUp, f).await
     }
 
     pub(crate) fn take_changes(&self) -> Vec<Change> {
@@ -378,14 +387,13 @@ impl Ctx<'_> {
     }
 
     /// Retries `f` while it fails with one of `codes` (AWS eventual consistency, dependencies
-    /// still being released), with exponential backoff (pauses up to `cap`) up to `bound`.
+    /// still being released), with exponential backoff paced by `pace`.
     pub(crate) async fn retry_on<T, F, Fut>(
         &self,
         kind: Kind,
         id: &str,
         codes: &[&str],
-        bound: Duration,
-        cap: Duration,
+        pace: Pace,
         f: F,
     ) -> Result<T>
     where
@@ -394,11 +402,19 @@ impl Ctx<'_> {
     {
         let backoff = ExponentialBuilder::default()
             .with_min_delay(self.timeouts.first_pause())
-            .with_max_delay(cap)
             .with_factor(1.5)
-            .with_jitter()
-            .without_max_times()
-            .with_total_delay(Some(bound));
+            .without_max_times();
+        let backoff = match pace {
+            // Seconds at most on AWS: no jitter, so the retry lands soon after the window.
+            Pace::FollowUp => backoff
+                .with_max_delay(self.timeouts.poll)
+                .with_total_delay(Some(self.timeouts.propagation)),
+            // Minutes at most, and mutating calls: spread out (jitter adds up to one pause).
+            Pace::Teardown => backoff
+                .with_max_delay(self.timeouts.poll)
+                .with_jitter()
+                .with_total_delay(Some(self.timeouts.teardown)),
+        };
         f.retry(backoff)
             .sleep(tokio::time::sleep)
             .when(|e: &Error| e.aws_code().is_some_and(|c| codes.contains(&c)))

@@ -386,7 +386,11 @@ impl Infra {
     ) -> Result<()> {
         let ctx = self.ctx(spec, state, true, None)?;
         match &state.load_balancer_arn {
-            Some(arn) => resources::load_balancer::wait_active(&ctx, arn).await,
+            Some(arn) => {
+                // Recorded by the `up` that just made it: AWS may not know it everywhere yet.
+                ctx.seen(arn);
+                resources::load_balancer::wait_active(&ctx, arn).await
+            }
             None => Ok(()),
         }
     }
@@ -410,6 +414,7 @@ impl Infra {
         bound: std::time::Duration,
     ) -> Result<Vec<ConsoleHostKeys>> {
         let ctx = self.ctx(spec, state, true, None)?;
+        state.instances.values().for_each(|i| ctx.seen(&i.id));
         let instances: Vec<(String, String)> = nodes
             .iter()
             .filter_map(|n| {

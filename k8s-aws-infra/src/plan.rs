@@ -6,7 +6,7 @@ use std::future::Future;
 use futures::{future, try_join};
 use serde::Serialize;
 
-use crate::context::{Action, Change, Ctx, Kind, PLANNED, Progress};
+use crate::context::{Action, Change, Ctx, Kind, PLANNED, Pace, Progress};
 use crate::error::{Error, Result};
 use crate::resources::{
     Which, dhcp_options, image, instance, internet_gateway, key_pair, listener, load_balancer,
@@ -329,14 +329,7 @@ where
         id: id.to_string(),
     });
     match ctx
-        .retry_on(
-            kind,
-            id,
-            DEPENDENCY_CODES,
-            ctx.timeouts.teardown,
-            ctx.timeouts.poll * 2,
-            f,
-        )
+        .retry_on(kind, id, DEPENDENCY_CODES, Pace::Teardown, f)
         .await
     {
         Ok(()) => {
@@ -471,8 +464,7 @@ pub(crate) async fn destroy(ctx: &Ctx<'_>) -> Teardown {
                     Kind::InternetGateway,
                     &id,
                     DEPENDENCY_CODES,
-                    ctx.timeouts.teardown,
-                    ctx.timeouts.poll * 2,
+                    Pace::Teardown,
                     || internet_gateway::detach(ctx, &id, &v),
                 )
                 .await;

@@ -51,7 +51,7 @@ pub enum Command {
     /// distribute. Each step is its own subcommand's code; run it again to resume after a
     /// failure: what is right is left alone.
     #[command(
-        after_help = "Example:\n  k8s-hard up --plan\n  AWS_PROFILE=lab k8s-hard up --accept-new\n  k8s-hard up --output json | jq '.changed, .timings_ms'"
+        after_help = "Example:\n  k8s-hard up --plan\n  AWS_PROFILE=lab k8s-hard up\n  k8s-hard up --output json | jq '.changed, .timings_ms'"
     )]
     Up(UpArgs),
     /// Delete the cluster's AWS resources (asks first). The local PKI, kubeconfigs and key stay

@@ -265,12 +265,15 @@ async fn ensure_one(
         if inst.state == InstanceStateName::Stopped.as_str()
             && ctx.change(KIND, &name, Some(&inst.id), Action::Update("start".into()))
         {
-            ctx.ec2
-                .start_instances()
-                .instance_ids(&inst.id)
-                .send()
-                .await
-                .map_err(aws(format!("{KIND} {name}"), "StartInstances"))?;
+            ctx.follow_up(&[(KIND, &inst.id)], || async {
+                ctx.ec2
+                    .start_instances()
+                    .instance_ids(&inst.id)
+                    .send()
+                    .await
+                    .map_err(aws(format!("{KIND} {name}"), "StartInstances"))
+            })
+            .await?;
         }
         if i.source_dest_check() != Some(false)
             && ctx.change(

@@ -15,14 +15,19 @@ pub(crate) async fn find(
     ctx: &Ctx<'_>,
     lb_arn: &str,
 ) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::Listener>> {
-    match ctx
-        .elb
-        .describe_listeners()
-        .load_balancer_arn(lb_arn)
-        .send()
-        .await
-        .map_err(aws(KIND.to_string(), "DescribeListeners"))
-    {
+    // A load balancer this run found or made is retried while AWS catches up; one that is
+    // really gone has no listener.
+    let described = ctx
+        .follow_up(&[(Kind::LoadBalancer, lb_arn)], || async {
+            ctx.elb
+                .describe_listeners()
+                .load_balancer_arn(lb_arn)
+                .send()
+                .await
+                .map_err(aws(KIND.to_string(), "DescribeListeners"))
+        })
+        .await;
+    match described {
         Ok(out) => Ok(out
             .listeners
             .unwrap_or_default()
@@ -65,14 +70,17 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, lb: &LoadBalancer, tg: &TargetGroup) -
                 Action::Update(format!("TCP, forward to {}", tg.arn)),
             )
         {
-            ctx.elb
-                .modify_listener()
-                .listener_arn(&arn)
-                .protocol(ProtocolEnum::Tcp)
-                .default_actions(forward(tg))
-                .send()
-                .await
-                .map_err(aws(format!("{KIND} {arn}"), "ModifyListener"))?;
+            ctx.follow_up(&[(Kind::TargetGroup, &tg.arn)], || async {
+                ctx.elb
+                    .modify_listener()
+                    .listener_arn(&arn)
+                    .protocol(ProtocolEnum::Tcp)
+                    .default_actions(forward(tg))
+                    .send()
+                    .await
+                    .map_err(aws(format!("{KIND} {arn}"), "ModifyListener"))
+            })
+            .await?;
         }
         return Ok(arn);
     }

@@ -158,12 +158,15 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, subnet: &Subnet, vpc_id: &str) -> Resu
 pub(crate) async fn wait_active(ctx: &Ctx<'_>, arn: &str) -> Result<()> {
     ctx.wait_for("load balancer active", 1, ctx.timeouts.ready, || async {
         let out = ctx
-            .elb
-            .describe_load_balancers()
-            .load_balancer_arns(arn)
-            .send()
-            .await
-            .map_err(aws(format!("{KIND} {arn}"), "DescribeLoadBalancers"))?;
+            .follow_up(&[(KIND, arn)], || async {
+                ctx.elb
+                    .describe_load_balancers()
+                    .load_balancer_arns(arn)
+                    .send()
+                    .await
+                    .map_err(aws(format!("{KIND} {arn}"), "DescribeLoadBalancers"))
+            })
+            .await?;
         Ok(out.load_balancers().iter().filter(|l| is_active(l)).count())
     })
     .await

@@ -224,13 +224,17 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, vpc: &Vpc) -> Result<SecurityGroup> {
             Action::Update(format!("revoke {}", describe(&extra))),
         )
     {
-        ctx.ec2
-            .revoke_security_group_ingress()
-            .group_id(&id)
-            .set_ip_permissions(Some(extra.iter().map(|r| r.to_permission(&id)).collect()))
-            .send()
-            .await
-            .map_err(aws(format!("{KIND} {id}"), "RevokeSecurityGroupIngress"))?;
+        let permissions: Vec<IpPermission> = extra.iter().map(|r| r.to_permission(&id)).collect();
+        ctx.follow_up(&[(KIND, &id)], || async {
+            ctx.ec2
+                .revoke_security_group_ingress()
+                .group_id(&id)
+                .set_ip_permissions(Some(permissions.clone()))
+                .send()
+                .await
+                .map_err(aws(format!("{KIND} {id}"), "RevokeSecurityGroupIngress"))
+        })
+        .await?;
     }
     Ok(SecurityGroup { id })
 }

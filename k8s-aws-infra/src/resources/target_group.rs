@@ -40,12 +40,15 @@ pub(crate) async fn find(
 /// The registered target IPs.
 async fn targets(ctx: &Ctx<'_>, arn: &str) -> Result<BTreeSet<String>> {
     let out = ctx
-        .elb
-        .describe_target_health()
-        .target_group_arn(arn)
-        .send()
-        .await
-        .map_err(aws(format!("{KIND} {arn}"), "DescribeTargetHealth"))?;
+        .follow_up(&[(KIND, arn)], || async {
+            ctx.elb
+                .describe_target_health()
+                .target_group_arn(arn)
+                .send()
+                .await
+                .map_err(aws(format!("{KIND} {arn}"), "DescribeTargetHealth"))
+        })
+        .await?;
     Ok(out
         .target_health_descriptions()
         .iter()
@@ -180,13 +183,16 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, vpc: &Vpc) -> Result<TargetGroup> {
             )),
         )
     {
-        ctx.elb
-            .deregister_targets()
-            .target_group_arn(&arn)
-            .set_targets(Some(described(&extra)))
-            .send()
-            .await
-            .map_err(aws(format!("{KIND} {arn}"), "DeregisterTargets"))?;
+        ctx.follow_up(&[(KIND, &arn)], || async {
+            ctx.elb
+                .deregister_targets()
+                .target_group_arn(&arn)
+                .set_targets(Some(described(&extra)))
+                .send()
+                .await
+                .map_err(aws(format!("{KIND} {arn}"), "DeregisterTargets"))
+        })
+        .await?;
     }
     Ok(TargetGroup { arn })
 }

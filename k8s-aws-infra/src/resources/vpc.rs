@@ -48,13 +48,16 @@ pub(crate) async fn find(ctx: &Ctx<'_>, which: Which) -> Result<Vec<aws_sdk_ec2:
 
 async fn attribute(ctx: &Ctx<'_>, id: &str, name: VpcAttributeName) -> Result<bool> {
     let out = ctx
-        .ec2
-        .describe_vpc_attribute()
-        .vpc_id(id)
-        .attribute(name.clone())
-        .send()
-        .await
-        .map_err(aws(format!("{KIND} {id}"), "DescribeVpcAttribute"))?;
+        .follow_up(&[(KIND, id)], || async {
+            ctx.ec2
+                .describe_vpc_attribute()
+                .vpc_id(id)
+                .attribute(name.clone())
+                .send()
+                .await
+                .map_err(aws(format!("{KIND} {id}"), "DescribeVpcAttribute"))
+        })
+        .await?;
     let v = match name {
         VpcAttributeName::EnableDnsHostnames => out.enable_dns_hostnames,
         _ => out.enable_dns_support,
@@ -105,7 +108,8 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>) -> Result<Vpc> {
                     Action::Update(format!("turn on {}", attr.as_str())),
                 )
             {
-                enable(ctx, &id, attr).await?;
+                ctx.follow_up(&[(KIND, &id)], || enable(ctx, &id, attr.clone()))
+                    .await?;
             }
         }
         return Ok(Vpc {

@@ -336,6 +336,47 @@ pub struct Cluster {
     pub state: Option<InfraState>,
 }
 
+/// A DNS-1123 label of at most `max` characters: `a-z`, `0-9` and inner `-`.
+fn is_dns_label(name: &str, max: usize) -> bool {
+    (1..=max).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+/// The file names the cluster's own certificates and kubeconfigs use (not the per-worker
+/// ones), from the certificate table and the kubeconfig set: a node may not take one.
+fn reserved_names(
+    cluster: &str,
+    masters: &[ResolvedNode],
+) -> Result<std::collections::BTreeSet<String>> {
+    let nodes = masters
+        .iter()
+        .map(|n| k8s_pki::Node {
+            name: n.name.clone(),
+            hostname: n.hostname.clone(),
+            fqdn: None,
+            private_ip: n.private_ip,
+            public_ip: None,
+        })
+        .collect();
+    let pki = k8s_pki::Pki::new(PkiInputs::new(cluster.to_string(), nodes, Vec::new()))?;
+    let mut names: std::collections::BTreeSet<String> =
+        pki.specs().iter().map(|s| s.name.clone()).collect();
+    names.extend(
+        k8s_kubeconfig::Component::seed_set(Vec::new())
+            .iter()
+            .filter_map(|c| {
+                c.file_name()
+                    .strip_suffix(".kubeconfig")
+                    .map(str::to_string)
+            }),
+    );
+    Ok(names)
+}
+
 fn parse_cidr(field: &str, value: &str) -> Result<IpNet> {
     let net: IpNet = value
         .parse()
@@ -400,16 +441,9 @@ impl ClusterSpec {
     /// Validates and derives every node.
     pub fn resolve(self, path: PathBuf) -> Result<Cluster> {
         let s = &self;
-        let name_ok = !s.name.is_empty()
-            && s.name.len() <= 32
-            && s.name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !s.name.starts_with('-')
-            && !s.name.ends_with('-');
-        if !name_ok {
+        if !is_dns_label(&s.name, 32) {
             bail!(
-                "name: {:?} must be 1-32 letters, digits or inner hyphens (AWS load balancer names are limited to 32)",
+                "name: {:?} must be 1-32 lowercase letters, digits or inner hyphens (a DNS label: it names AWS resources, kubeconfig clusters and files; AWS load balancer names are limited to 32)",
                 s.name
             );
         }
@@ -437,8 +471,13 @@ impl ClusterSpec {
         if pod_cidr.contains(&service_cidr) || service_cidr.contains(&pod_cidr) {
             bail!("network.service_cidr: {service_cidr} overlaps network.pod_cidr {pod_cidr}");
         }
-        if s.api.port == 0 {
-            bail!("api.port: must be 1-65535");
+        if s.api.port != k8s_aws_infra::API_PORT {
+            bail!(
+                "api.port: {} is not supported: the load balancer listener, target group, security group rule and every kubeconfig use {}; remove the field or set it to {}",
+                s.api.port,
+                k8s_aws_infra::API_PORT,
+                k8s_aws_infra::API_PORT
+            );
         }
         if let Some(e) = &s.api.endpoint
             && k8s_pki::San::parse(e).is_err()
@@ -466,17 +505,44 @@ impl ClusterSpec {
         if masters.is_empty() {
             bail!("masters: at least one master is needed");
         }
+        let reserved = reserved_names(&s.name, &masters)?;
         let mut names = HashSet::new();
         let mut ips = HashSet::new();
+        let mut ssh = HashSet::new();
         for (group, nodes) in [("masters", &masters), ("workers", &workers)] {
             for (i, n) in nodes.iter().enumerate() {
+                let field = format!("{group}.nodes[{i}].name");
+                if !is_dns_label(&n.name, 63) {
+                    bail!(
+                        "{field}: {:?} must be 1-63 lowercase letters, digits or inner hyphens (a DNS label: it names the node's files and its AWS instance)",
+                        n.name
+                    );
+                }
+                if reserved.contains(&n.name) || n.name.ends_with("-key") {
+                    bail!(
+                        "{field}: {:?} would name the same files as another certificate or kubeconfig (reserved: {}, and any name ending in -key)",
+                        n.name,
+                        reserved.iter().cloned().collect::<Vec<_>>().join(", ")
+                    );
+                }
                 if !names.insert(n.name.clone()) {
-                    bail!("{group}.nodes[{i}].name: {:?} is used twice", n.name);
+                    bail!("{field}: {:?} is used twice", n.name);
                 }
                 if !ips.insert(n.private_ip) {
                     bail!(
                         "{group}[{i}] private_ip: {} is used by another node",
                         n.private_ip
+                    );
+                }
+                let address = n
+                    .ssh_address
+                    .clone()
+                    .or_else(|| n.public_ip.map(|ip| ip.to_string()))
+                    .unwrap_or_else(|| n.private_ip.to_string());
+                if !ssh.insert((address.clone(), n.ssh_port)) {
+                    bail!(
+                        "{group}.nodes[{i}].ssh_address: {address}:{} is another node's too",
+                        n.ssh_port
                     );
                 }
             }
@@ -858,6 +924,107 @@ mod tests {
         format!("{:#}", parse(&text).unwrap_err())
     }
 
+    /// cluster.yaml with these workers listed explicitly (one YAML line of fields each).
+    fn with_workers(entries: &[&str]) -> String {
+        let list: String = entries.iter().map(|e| format!("    - {e}\n")).collect();
+        default_text().replacen(
+            "workers:\n  count: 3\n  first_ip: 172.31.0.20\n",
+            &format!("workers:\n  nodes:\n{list}"),
+            1,
+        )
+    }
+
+    #[test]
+    fn unsafe_names_and_collisions_are_refused_naming_the_field() {
+        let worker = |name: &str| format!("{{ name: {name:?}, private_ip: 172.31.0.20 }}");
+        let cases: Vec<(String, &str)> = vec![
+            (
+                default_text().replacen("name: k8s-cluster-from-ground-up", "name: Prod", 1),
+                "name: \"Prod\" must be 1-32 lowercase",
+            ),
+            (
+                with_workers(&[&worker("../x")]),
+                "workers.nodes[0].name: \"../x\"",
+            ),
+            (
+                with_workers(&[&worker("/etc/x")]),
+                "workers.nodes[0].name: \"/etc/x\"",
+            ),
+            (
+                with_workers(&[&worker("Worker-0")]),
+                "workers.nodes[0].name",
+            ),
+            (
+                with_workers(&[&worker("ca")]),
+                "workers.nodes[0].name: \"ca\" would name the same files",
+            ),
+            (
+                with_workers(&[&worker("ca-key")]),
+                "workers.nodes[0].name: \"ca-key\" would name the same files",
+            ),
+            (
+                with_workers(&[&worker("admin")]),
+                "\"admin\" would name the same files",
+            ),
+            (
+                with_workers(&[&worker("kube-proxy")]),
+                "\"kube-proxy\" would name",
+            ),
+            (
+                with_workers(&[&worker("service-account")]),
+                "\"service-account\" would name",
+            ),
+            (
+                with_workers(&[&worker("master-kubernetes")]),
+                "\"master-kubernetes\" would name",
+            ),
+            (
+                with_workers(&[
+                    "{ name: w, private_ip: 172.31.0.20 }",
+                    "{ name: w, private_ip: 172.31.0.21 }",
+                ]),
+                "workers.nodes[1].name: \"w\" is used twice",
+            ),
+            (
+                with_workers(&[
+                    "{ name: a, private_ip: 172.31.0.20, ssh_address: 203.0.113.9 }",
+                    "{ name: b, private_ip: 172.31.0.21, ssh_address: 203.0.113.9 }",
+                ]),
+                "workers.nodes[1].ssh_address: 203.0.113.9:22 is another node's too",
+            ),
+            (
+                default_text().replacen("  port: 6443", "  port: 7443", 1),
+                "api.port: 7443 is not supported",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = format!("{:#}", parse(&text).unwrap_err());
+            assert!(e.contains(want), "want {want:?} in: {e}");
+        }
+        // The reserved names come from the tables, not a list of our own.
+        let e = format!(
+            "{:#}",
+            parse(&with_workers(&[&worker("kube-scheduler")])).unwrap_err()
+        );
+        for name in [
+            "ca",
+            "master-kubernetes",
+            "admin",
+            "kube-proxy",
+            "kube-scheduler",
+            "kube-controller-manager",
+            "service-account",
+        ] {
+            assert!(e.contains(name), "{name} missing from {e}");
+        }
+        // Ordinary names pass, with different SSH ports on one address.
+        parse(&with_workers(&[
+            "{ name: w-0, private_ip: 172.31.0.20, ssh_address: 127.0.0.1, ssh_port: 2201 }",
+            "{ name: w-1, private_ip: 172.31.0.21, ssh_address: 127.0.0.1, ssh_port: 2202 }",
+        ]))
+        .unwrap();
+    }
+
     #[test]
     fn bad_fields_are_named() {
         let cases = [
@@ -905,6 +1072,7 @@ mod tests {
                 ("name: k8s-cluster-from-ground-up", "name: bad_name"),
                 "name",
             ),
+            (("  port: 6443", "  port: 0"), "api.port"),
             (("  port: 6443", "  prot: 6443"), "unknown field `prot`"),
             (
                 ("endpoint: null", "endpoint: \"not a host\""),

@@ -3,7 +3,6 @@
 mod cli;
 mod commands;
 mod output;
-mod spec;
 
 use std::process::ExitCode;
 
@@ -65,11 +64,13 @@ fn hint(e: &anyhow::Error) -> Option<&'static str> {
             );
         }
     }
-    let text = format!("{e:#}");
-    if text.contains("cluster.yaml: invalid cluster spec") {
-        return Some(
-            "`k8s-hard init --force` writes a fresh, commented cluster.yaml to start from",
-        );
-    }
-    None
+    let invalid_spec = e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<k8s_cluster::Error>(),
+            Some(k8s_cluster::Error::Spec { .. })
+        )
+    });
+    invalid_spec.then_some(
+        "`k8s-hard init --force` writes a fresh, commented cluster.yaml to start from (it keeps the installation ID)",
+    )
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::cli::Output;
 use crate::commands::{encryption_config, kubeconfig, pki};
 use crate::output::Ui;
-use crate::spec::Cluster;
+use k8s_cluster::Cluster;
 
 pub fn run(dir: &Path, ui: &Ui) -> Result<bool> {
     // The steps print status lines; the one result on stdout is bundle's own.

@@ -6,37 +6,18 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use k8s_distribute::{
-    Event, FileStatus, HostKeys, LocalFiles, Manifest, Node, PinOutcome, SshClient, SshSettings,
-    UnknownHosts, UploadOptions, UploadReport, pin_known_hosts,
+    Event, FileStatus, HostKeys, Manifest, Node, PinOutcome, SshClient, SshSettings, UnknownHosts,
+    UploadOptions, UploadReport, pin_known_hosts,
 };
 
 use crate::cli::{DistributeArgs, SshArgs};
 use crate::commands::infra;
-use crate::commands::{encryption_config, kubeconfig};
 use crate::output::{Ui, table};
-use crate::spec::{Cluster, ResolvedNode, infra_node_name};
-
-/// The manifest for `cluster`: which local file goes to which node.
-pub fn manifest(dir: &Path, cluster: &Cluster) -> Result<Manifest> {
-    let user = &cluster.spec.ssh.user;
-    let node = |n: &ResolvedNode| {
-        Node::new(n.name.clone(), cluster.ssh_address(n))
-            .with_port(n.ssh_port)
-            .with_user(user.clone())
-    };
-    let masters: Vec<Node> = cluster.masters.iter().map(node).collect();
-    let workers: Vec<Node> = cluster.workers.iter().map(node).collect();
-    let files = LocalFiles {
-        pki_dir: Cluster::pki_dir(dir),
-        kubeconfig_dir: kubeconfig::kubeconfig_dir(dir),
-        encryption_config: encryption_config::path(dir),
-    };
-    Manifest::for_cluster(&masters, &workers, &files).context("the distribution manifest")
-}
+use k8s_cluster::{Cluster, infra_node_name};
 
 pub fn run(dir: &Path, args: &DistributeArgs, ui: &Ui) -> Result<bool> {
     let cluster = Cluster::load(dir)?;
-    let manifest = manifest(dir, &cluster)?;
+    let manifest = cluster.manifest().context("the distribution manifest")?;
     if args.plan {
         print_plan(&manifest, ui)?;
         return Ok(true);

@@ -6,9 +6,9 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::cli::DownArgs;
-use crate::commands::{encryption_config, infra, kubeconfig};
+use crate::commands::infra;
 use crate::output::Ui;
-use crate::spec::Cluster;
+use k8s_cluster::{Cluster, Layout};
 
 pub fn run(dir: &Path, args: &DownArgs, ui: &Ui) -> Result<bool> {
     // state.json may be lost or damaged: the cluster is then found by its tags.
@@ -57,17 +57,8 @@ pub fn run(dir: &Path, args: &DownArgs, ui: &Ui) -> Result<bool> {
 
 /// Removes everything `up` generated in `dir`; cluster.yaml stays.
 fn purge(dir: &Path, cluster: &str) -> Result<Vec<PathBuf>> {
-    let key = k8s_aws_infra::key_path(dir, cluster);
-    let key_dir = key.parent().unwrap_or(dir).to_path_buf();
-    let targets = [
-        Cluster::pki_dir(dir),
-        kubeconfig::kubeconfig_dir(dir),
-        encryption_config::path(dir),
-        key_dir,
-        dir.join(k8s_aws_infra::STATE_FILE),
-    ];
     let mut removed = Vec::new();
-    for path in targets {
+    for path in Layout::new(dir).generated(cluster) {
         let result = match std::fs::symlink_metadata(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => Err(e),

@@ -14,7 +14,7 @@ use k8s_aws_infra::{
 
 use crate::cli::{AwsArgs, InfraArgs, InfraCommand};
 use crate::output::{Ui, Waits, table};
-use crate::spec::Cluster;
+use k8s_cluster::Cluster;
 
 pub fn run(dir: &Path, args: &InfraArgs, ui: &Ui) -> Result<bool> {
     // `down` must work when state.json is lost or damaged: it finds resources by their tags.

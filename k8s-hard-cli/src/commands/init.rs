@@ -7,10 +7,10 @@ use serde_json::json;
 
 use crate::cli::InitArgs;
 use crate::output::Ui;
-use crate::spec::{self, ClusterSpec, InitOptions};
+use k8s_cluster::{ClusterSpec, InitOptions, Layout, render_default};
 
 pub fn run(dir: &Path, args: &InitArgs, ui: &Ui) -> Result<()> {
-    let path = dir.join(spec::FILE_NAME);
+    let path = Layout::new(dir).cluster_file();
     if path.exists() && !args.force {
         bail!(
             "{} already exists (use --force to replace it, or edit it)",
@@ -35,7 +35,7 @@ pub fn run(dir: &Path, args: &InitArgs, ui: &Ui) -> Result<()> {
         workers: args.workers,
         api_endpoint: args.api_endpoint.clone(),
     };
-    let text = spec::render_default(&opts);
+    let text = render_default(&opts);
     // Validate before writing: a bad --name or --region leaves nothing behind.
     let cluster = ClusterSpec::parse(&text, &path)?
         .resolve(path.clone())

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::cli::KubeconfigCommand;
 use crate::output::{Ui, table};
-use crate::spec::Cluster;
+use k8s_cluster::Cluster;
 
 /// What to do when the cluster has no API endpoint yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

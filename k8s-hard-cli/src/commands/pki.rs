@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::cli::PkiCommand;
 use crate::output::{Ui, table};
-use crate::spec::Cluster;
+use k8s_cluster::Cluster;
 
 pub fn run(dir: &Path, cmd: &PkiCommand, ui: &Ui) -> Result<bool> {
     match cmd {

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::cli::{Output, StatusArgs};
 use crate::commands::{distribute, infra, pki};
 use crate::output::{Ui, table};
-use crate::spec::Cluster;
+use k8s_cluster::Cluster;
 
 pub fn run(dir: &Path, args: &StatusArgs, ui: &Ui) -> Result<bool> {
     let cluster = Cluster::load(dir)?;
@@ -33,7 +33,7 @@ pub fn run(dir: &Path, args: &StatusArgs, ui: &Ui) -> Result<bool> {
     });
     let certificates = pki::check_rows(dir, &cluster)?;
     let nodes: Result<UploadReport> = runtime.block_on(async {
-        let manifest = distribute::manifest(dir, &cluster)?;
+        let manifest = cluster.manifest()?;
         // The cluster's own instances: their keys as their consoles show them.
         if let (Some(state), Ok(spec)) = (
             cluster.state.as_ref().filter(|s| !s.instances.is_empty()),

@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::cli::{Output, UpArgs};
 use crate::commands::{distribute, encryption_config, infra, kubeconfig, pki};
 use crate::output::{Ui, table};
-use crate::spec::Cluster;
+use k8s_cluster::Cluster;
 
 const STEPS: usize = 6;
 
@@ -39,7 +39,7 @@ pub fn run(dir: &Path, args: &UpArgs, ui: &Ui) -> Result<bool> {
 
 /// `cluster.yaml` must exist: `up` spends money, so it never runs on a default written for it.
 fn load(dir: &Path) -> Result<Cluster> {
-    let path = dir.join(crate::spec::FILE_NAME);
+    let path = k8s_cluster::Layout::new(dir).cluster_file();
     if !path.exists() {
         bail!(
             "no {} yet: run `k8s-hard --dir {} init` and review it first",
@@ -47,7 +47,7 @@ fn load(dir: &Path) -> Result<Cluster> {
             dir.display()
         );
     }
-    Cluster::load(dir)
+    Ok(Cluster::load(dir)?)
 }
 
 /// What a run of `up` did, as `--output json` prints it.
@@ -162,7 +162,7 @@ async fn apply(
         STEPS,
         "host keys from the instances' consoles, then wait for SSH on every node",
     );
-    let manifest = distribute::manifest(dir, &cluster)?;
+    let manifest = cluster.manifest()?;
     let client = distribute::client(dir, &cluster, &args.ssh)?;
     // Verified, not trusted: no byte goes to a machine whose key is not the one its console
     // shows. The keys appear a minute or more after boot; that wait counts against --ssh-wait
@@ -375,7 +375,7 @@ async fn plan(
         .collect();
     let to_issue = rows.iter().filter(|r| !r.problems.is_empty()).count();
     let kubeconfig_dir = kubeconfig::kubeconfig_dir(dir);
-    let manifest = distribute::manifest(dir, cluster)?;
+    let manifest = cluster.manifest()?;
     let kubeconfigs: Vec<String> = kubeconfig::components(cluster)
         .iter()
         .map(|c| c.file_name())

@@ -1,50 +1,67 @@
-//! `cluster.yaml`: the cluster as the user describes it, its defaults (the seed's topology),
-//! validation that names the field, and its mapping into the libraries' inputs.
+//! `cluster.yaml`: the cluster as the user describes it, its defaults (the topology of
+//! "Kubernetes from the ground up"), one validation that names the field, and the mappings
+//! into the libraries' inputs.
 
 use std::collections::HashSet;
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Error, Result, invalid};
+use crate::layout::Layout;
 use ipnet::{IpNet, Ipv4Net};
 use k8s_aws_infra::{ImageSpec, InfraSpec, InfraState, NodeSpec};
 use k8s_pki::{KeyAlgorithm, PkiInputs, Subject, Validity};
 use serde::{Deserialize, Serialize};
 
-/// The file name of the spec inside `--dir`.
-pub const FILE_NAME: &str = "cluster.yaml";
-
-/// The whole `cluster.yaml`.
+/// The whole `cluster.yaml`, as written: see [`render_default`] for a commented one. Unknown
+/// fields are refused; [`ClusterSpec::resolve`] validates it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSpec {
+    /// Cluster name, a DNS label of at most 32 characters: AWS Name tags and the names of the
+    /// load balancer, target group and key pair; kubeconfig cluster name; worker file names
+    /// (`<name>-worker-<i>`).
     pub name: String,
     /// Made by `init`; every AWS resource carries it as the `k8s-hard/installation` tag.
     #[serde(default)]
     pub installation_id: Option<String>,
+    /// AWS region; also the node FQDNs' domain (`<region>.compute.internal`).
     pub region: String,
+    /// Address ranges.
     #[serde(default)]
     pub network: Network,
+    /// The Kubernetes API.
     #[serde(default)]
     pub api: Api,
+    /// The control plane nodes.
     pub masters: NodeGroup,
+    /// The worker nodes.
     pub workers: NodeGroup,
+    /// How to reach the nodes.
     #[serde(default)]
     pub ssh: Ssh,
+    /// AWS machines and access.
     #[serde(default)]
     pub aws: Aws,
+    /// Certificate policy.
     #[serde(default)]
     pub pki: Pki,
 }
 
+/// `network:` address ranges.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Network {
+    /// The VPC's range (default 172.31.0.0/16).
     pub vpc_cidr: String,
+    /// The subnet every node is in, inside the VPC (default 172.31.0.0/24).
     pub subnet_cidr: String,
+    /// Pod addresses: worker `i` gets its `i`-th /24 (default 172.20.0.0/16).
     pub pod_cidr: String,
+    /// Service addresses; its first one is the `kubernetes` service's (default 10.32.0.0/24).
     pub service_cidr: String,
+    /// The cluster's DNS domain (default `cluster.local`).
     pub cluster_domain: String,
 }
 
@@ -60,11 +77,17 @@ impl Default for Network {
     }
 }
 
+/// `api:` the Kubernetes API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Api {
+    /// The API server port: only 6443, which the load balancer listener, target group,
+    /// security group rule and every kubeconfig use.
     pub port: u16,
+    /// The load balancer's DNS name, for machines that are not ours; on AWS, `infra up`
+    /// records it in state.json.
     pub endpoint: Option<String>,
+    /// More names or IPs for the kube-apiserver certificate.
     pub extra_sans: Vec<String>,
 }
 
@@ -82,10 +105,13 @@ impl Default for Api {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeGroup {
+    /// How many nodes, from `first_ip` on.
     #[serde(default)]
     pub count: Option<usize>,
+    /// The first node's private IP; the others follow.
     #[serde(default)]
     pub first_ip: Option<String>,
+    /// An explicit list instead of `count`/`first_ip`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<NodeEntry>,
 }
@@ -94,20 +120,31 @@ pub struct NodeGroup {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeEntry {
+    /// Node name, a DNS label (default `<cluster>-master-<i>` / `<cluster>-worker-<i>`).
     pub name: Option<String>,
+    /// Private IP, inside the subnet.
     pub private_ip: String,
+    /// Host name (default AWS's, `ip-172-31-0-20`).
     pub hostname: Option<String>,
+    /// Fully qualified name (default `<hostname>.<region>.compute.internal`).
     pub fqdn: Option<String>,
+    /// Public IP, for the certificates; on AWS, `infra up` records it.
     pub public_ip: Option<String>,
+    /// Where to SSH (default the public IP, else the private one).
     pub ssh_address: Option<String>,
+    /// SSH port (default `ssh.port`).
     pub ssh_port: Option<u16>,
+    /// Workers only: the pod CIDR (default the `i`-th /24 of `network.pod_cidr`).
     pub pod_cidr: Option<String>,
 }
 
+/// `ssh:` how to reach the nodes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Ssh {
+    /// Login user (default `ubuntu`, as on Ubuntu's AWS images).
     pub user: String,
+    /// Port (default 22).
     pub port: u16,
 }
 
@@ -120,12 +157,17 @@ impl Default for Ssh {
     }
 }
 
+/// `aws:` machines and access.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Aws {
+    /// EC2 instance type (default `t2.micro`).
     pub instance_type: String,
+    /// The image owner's account (default Canonical's).
     pub ami_owner: String,
+    /// The image name filter, wildcards allowed; the newest match is used.
     pub ami_name_filter: String,
+    /// Who may SSH to the nodes (default `0.0.0.0/0`, with a warning).
     pub ssh_ingress_cidr: String,
 }
 
@@ -140,12 +182,17 @@ impl Default for Aws {
     }
 }
 
+/// `pki:` certificate policy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Pki {
+    /// `rsa-2048` (default), `rsa-3072`, `rsa-4096`, `ecdsa-p256` or `ecdsa-p384`.
     pub key_algorithm: String,
+    /// The CA's validity (default 43800 h).
     pub ca_validity_hours: u32,
+    /// Every other certificate's validity (default 8760 h).
     pub validity_hours: u32,
+    /// Subject fields every certificate shares.
     pub subject: SubjectFields,
 }
 
@@ -161,12 +208,17 @@ impl Default for Pki {
     }
 }
 
+/// `pki.subject:` subject fields every certificate shares.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SubjectFields {
+    /// C.
     pub country: String,
+    /// ST.
     pub state: String,
+    /// L.
     pub locality: String,
+    /// OU.
     pub organizational_unit: String,
 }
 
@@ -185,16 +237,25 @@ impl Default for SubjectFields {
 /// What `init` can set from the command line.
 #[derive(Debug, Clone)]
 pub struct InitOptions {
+    /// Cluster name.
     pub name: String,
+    /// Installation ID ([`k8s_aws_infra::new_installation_id`]).
     pub installation_id: String,
+    /// AWS region.
     pub region: String,
+    /// How many masters.
     pub masters: usize,
+    /// How many workers.
     pub workers: usize,
+    /// The API endpoint, if known.
     pub api_endpoint: Option<String>,
 }
 
 impl InitOptions {
     /// The defaults, with a new installation ID.
+    ///
+    /// # Errors
+    /// [`Error::Infra`] if the system's random number generator fails.
     pub fn new() -> Result<Self> {
         Ok(InitOptions {
             name: "k8s-cluster-from-ground-up".into(),
@@ -311,26 +372,44 @@ pki:
 /// A node with everything derived: what the libraries need.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResolvedNode {
+    /// Node name (a DNS label).
     pub name: String,
+    /// Host name.
     pub hostname: String,
+    /// Fully qualified name.
     pub fqdn: String,
+    /// Private IP.
     pub private_ip: IpAddr,
+    /// Public IP: cluster.yaml's, else what `infra up` recorded.
     pub public_ip: Option<IpAddr>,
+    /// Where to SSH, when cluster.yaml says (see [`Cluster::ssh_address`]).
     pub ssh_address: Option<String>,
+    /// SSH port.
     pub ssh_port: u16,
+    /// Workers: the pod CIDR.
     pub pod_cidr: Option<IpNet>,
 }
 
 /// The validated cluster: spec plus derived nodes and parsed networks.
 #[derive(Debug, Clone)]
 pub struct Cluster {
+    /// The spec as written.
     pub spec: ClusterSpec,
+    /// Its cluster.yaml.
     pub path: PathBuf,
+    /// Where its files are.
+    pub layout: Layout,
+    /// The masters, derived.
     pub masters: Vec<ResolvedNode>,
+    /// The workers, derived.
     pub workers: Vec<ResolvedNode>,
+    /// `network.vpc_cidr`, parsed.
     pub vpc_cidr: IpNet,
+    /// `network.subnet_cidr`, parsed.
     pub subnet_cidr: IpNet,
+    /// `network.service_cidr`, parsed.
     pub service_cidr: IpNet,
+    /// `pki.key_algorithm`, parsed.
     pub key_algorithm: KeyAlgorithm,
     /// What `infra up` recorded in `<dir>/state.json`, if it ran.
     pub state: Option<InfraState>,
@@ -378,14 +457,16 @@ fn reserved_names(
 }
 
 fn parse_cidr(field: &str, value: &str) -> Result<IpNet> {
-    let net: IpNet = value
-        .parse()
-        .map_err(|_| anyhow::anyhow!("{field}: {value:?} is not a CIDR (like 172.31.0.0/16)"))?;
+    let net: IpNet = value.parse().map_err(|_| {
+        invalid(format!(
+            "{field}: {value:?} is not a CIDR (like 172.31.0.0/16)"
+        ))
+    })?;
     if net.trunc() != net {
-        bail!(
+        return Err(invalid(format!(
             "{field}: {value} has host bits set (did you mean {}?)",
             net.trunc()
-        );
+        )));
     }
     Ok(net)
 }
@@ -393,7 +474,7 @@ fn parse_cidr(field: &str, value: &str) -> Result<IpNet> {
 fn parse_ip(field: &str, value: &str) -> Result<IpAddr> {
     value
         .parse()
-        .map_err(|_| anyhow::anyhow!("{field}: {value:?} is not an IP address"))
+        .map_err(|_| invalid(format!("{field}: {value:?} is not an IP address")))
 }
 
 /// The infra library's node name (`master-0`, the user-data `name=`): the cluster node name
@@ -434,59 +515,69 @@ fn is_region(r: &str) -> bool {
 impl ClusterSpec {
     /// Parses YAML text; `origin` names the file in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<ClusterSpec> {
-        serde_yaml::from_str(text)
-            .with_context(|| format!("{}: invalid cluster spec", origin.display()))
+        serde_yaml::from_str(text).map_err(|e| Error::Spec {
+            path: origin.to_path_buf(),
+            source: Box::new(invalid(e.to_string())),
+        })
     }
 
     /// Validates and derives every node.
     pub fn resolve(self, path: PathBuf) -> Result<Cluster> {
         let s = &self;
         if !is_dns_label(&s.name, 32) {
-            bail!(
+            return Err(invalid(format!(
                 "name: {:?} must be 1-32 lowercase letters, digits or inner hyphens (a DNS label: it names AWS resources, kubeconfig clusters and files; AWS load balancer names are limited to 32)",
                 s.name
-            );
+            )));
         }
         if !is_region(&s.region) {
-            bail!(
+            return Err(invalid(format!(
                 "region: {:?} is not an AWS region name (like us-east-2)",
                 s.region
-            );
+            )));
         }
         let vpc_cidr = parse_cidr("network.vpc_cidr", &s.network.vpc_cidr)?;
         let subnet_cidr = parse_cidr("network.subnet_cidr", &s.network.subnet_cidr)?;
         let pod_cidr = parse_cidr("network.pod_cidr", &s.network.pod_cidr)?;
         let service_cidr = parse_cidr("network.service_cidr", &s.network.service_cidr)?;
         if !vpc_cidr.contains(&subnet_cidr) {
-            bail!("network.subnet_cidr: {subnet_cidr} is not inside network.vpc_cidr {vpc_cidr}");
+            return Err(invalid(format!(
+                "network.subnet_cidr: {subnet_cidr} is not inside network.vpc_cidr {vpc_cidr}"
+            )));
         }
         for (field, net) in [
             ("network.pod_cidr", pod_cidr),
             ("network.service_cidr", service_cidr),
         ] {
             if net.contains(&vpc_cidr) || vpc_cidr.contains(&net) {
-                bail!("{field}: {net} overlaps network.vpc_cidr {vpc_cidr}");
+                return Err(invalid(format!(
+                    "{field}: {net} overlaps network.vpc_cidr {vpc_cidr}"
+                )));
             }
         }
         if pod_cidr.contains(&service_cidr) || service_cidr.contains(&pod_cidr) {
-            bail!("network.service_cidr: {service_cidr} overlaps network.pod_cidr {pod_cidr}");
+            return Err(invalid(format!(
+                "network.service_cidr: {service_cidr} overlaps network.pod_cidr {pod_cidr}"
+            )));
         }
         if s.api.port != k8s_aws_infra::API_PORT {
-            bail!(
+            return Err(invalid(format!(
                 "api.port: {} is not supported: the load balancer listener, target group, security group rule and every kubeconfig use {}; remove the field or set it to {}",
                 s.api.port,
                 k8s_aws_infra::API_PORT,
                 k8s_aws_infra::API_PORT
-            );
+            )));
         }
         if let Some(e) = &s.api.endpoint
             && k8s_pki::San::parse(e).is_err()
         {
-            bail!("api.endpoint: {e:?} is neither a DNS name nor an IP address");
+            return Err(invalid(format!(
+                "api.endpoint: {e:?} is neither a DNS name nor an IP address"
+            )));
         }
         let key_algorithm: KeyAlgorithm = s.pki.key_algorithm.parse().map_err(|e| match e {
             k8s_pki::Error::InvalidInput { field, reason } => {
-                anyhow::anyhow!("pki.{field}: {reason}")
+                invalid(format!("pki.{field}: {reason}"))
             }
             other => other.into(),
         })?;
@@ -503,7 +594,9 @@ impl ClusterSpec {
             Some(pod_cidr),
         )?;
         if masters.is_empty() {
-            bail!("masters: at least one master is needed");
+            return Err(invalid(
+                "masters: at least one master is needed".to_string(),
+            ));
         }
         let reserved = reserved_names(&s.name, &masters)?;
         let mut names = HashSet::new();
@@ -513,26 +606,26 @@ impl ClusterSpec {
             for (i, n) in nodes.iter().enumerate() {
                 let field = format!("{group}.nodes[{i}].name");
                 if !is_dns_label(&n.name, 63) {
-                    bail!(
+                    return Err(invalid(format!(
                         "{field}: {:?} must be 1-63 lowercase letters, digits or inner hyphens (a DNS label: it names the node's files and its AWS instance)",
                         n.name
-                    );
+                    )));
                 }
                 if reserved.contains(&n.name) || n.name.ends_with("-key") {
-                    bail!(
+                    return Err(invalid(format!(
                         "{field}: {:?} would name the same files as another certificate or kubeconfig (reserved: {}, and any name ending in -key)",
                         n.name,
                         reserved.iter().cloned().collect::<Vec<_>>().join(", ")
-                    );
+                    )));
                 }
                 if !names.insert(n.name.clone()) {
-                    bail!("{field}: {:?} is used twice", n.name);
+                    return Err(invalid(format!("{field}: {:?} is used twice", n.name)));
                 }
                 if !ips.insert(n.private_ip) {
-                    bail!(
+                    return Err(invalid(format!(
                         "{group}[{i}] private_ip: {} is used by another node",
                         n.private_ip
-                    );
+                    )));
                 }
                 let address = n
                     .ssh_address
@@ -540,10 +633,10 @@ impl ClusterSpec {
                     .or_else(|| n.public_ip.map(|ip| ip.to_string()))
                     .unwrap_or_else(|| n.private_ip.to_string());
                 if !ssh.insert((address.clone(), n.ssh_port)) {
-                    bail!(
+                    return Err(invalid(format!(
                         "{group}.nodes[{i}].ssh_address: {address}:{} is another node's too",
                         n.ssh_port
-                    );
+                    )));
                 }
             }
         }
@@ -551,11 +644,14 @@ impl ClusterSpec {
         for (i, w) in workers.iter().enumerate() {
             let Some(p) = w.pod_cidr else { continue };
             if let Some((j, _)) = pods.iter().find(|(_, q)| q.contains(&p) || p.contains(q)) {
-                bail!("workers[{i}] pod_cidr: {p} overlaps the pod CIDR of workers[{j}]");
+                return Err(invalid(format!(
+                    "workers[{i}] pod_cidr: {p} overlaps the pod CIDR of workers[{j}]"
+                )));
             }
             pods.push((i, p));
         }
         Ok(Cluster {
+            layout: Layout::new(path.parent().unwrap_or_else(|| Path::new("."))),
             masters,
             workers,
             vpc_cidr,
@@ -587,19 +683,27 @@ fn resolve_group(
             return Ok(None);
         };
         let IpNet::V4(v4) = range else {
-            bail!("network.pod_cidr: only IPv4 pod ranges are supported");
+            return Err(invalid(
+                "network.pod_cidr: only IPv4 pod ranges are supported".to_string(),
+            ));
         };
         if v4.prefix_len() > 24 {
-            bail!("network.pod_cidr: {range} is smaller than one /24");
+            return Err(invalid(format!(
+                "network.pod_cidr: {range} is smaller than one /24"
+            )));
         }
         let nth: Option<Ipv4Net> = v4.subnets(24).ok().and_then(|mut s| s.nth(i));
         nth.map(|n| Some(IpNet::V4(n))).ok_or_else(|| {
-            anyhow::anyhow!("network.pod_cidr: {range} has no /24 left for {group}[{i}]")
+            invalid(format!(
+                "network.pod_cidr: {range} has no /24 left for {group}[{i}]"
+            ))
         })
     };
     if !g.nodes.is_empty() {
         if g.count.is_some() || g.first_ip.is_some() {
-            bail!("{group}: give either count/first_ip or nodes, not both");
+            return Err(invalid(format!(
+                "{group}: give either count/first_ip or nodes, not both"
+            )));
         }
         return g
             .nodes
@@ -619,11 +723,16 @@ fn resolve_group(
                     .unwrap_or_else(|| aws_hostname(private_ip));
                 let pod_cidr = match (&n.pod_cidr, pod_range) {
                     (Some(p), Some(_)) => Some(parse_cidr(&f("pod_cidr"), p)?),
-                    (Some(_), None) => bail!("{}: only workers have a pod CIDR", f("pod_cidr")),
+                    (Some(_), None) => {
+                        return Err(invalid(format!(
+                            "{}: only workers have a pod CIDR",
+                            f("pod_cidr")
+                        )));
+                    }
                     (None, _) => pod_for(i)?,
                 };
                 if n.ssh_port == Some(0) {
-                    bail!("{}: must be 1-65535", f("ssh_port"));
+                    return Err(invalid(format!("{}: must be 1-65535", f("ssh_port"))));
                 }
                 Ok(ResolvedNode {
                     name: n
@@ -648,13 +757,17 @@ fn resolve_group(
     let first_text = g
         .first_ip
         .as_deref()
-        .ok_or_else(|| anyhow::anyhow!("{group}.first_ip: missing (or list {group}.nodes)"))?;
+        .ok_or_else(|| invalid(format!("{group}.first_ip: missing (or list {group}.nodes)")))?;
     let first = parse_ip(&format!("{group}.first_ip"), first_text)?;
     let IpAddr::V4(first4) = first else {
-        bail!("{group}.first_ip: only IPv4 node ranges are supported");
+        return Err(invalid(format!(
+            "{group}.first_ip: only IPv4 node ranges are supported"
+        )));
     };
     if !subnet.contains(&first) {
-        bail!("{group}.first_ip: {first} is outside network.subnet_cidr {subnet}");
+        return Err(invalid(format!(
+            "{group}.first_ip: {first} is outside network.subnet_cidr {subnet}"
+        )));
     }
     (0..count)
         .map(|i| {
@@ -664,7 +777,7 @@ fn resolve_group(
                 .map(IpAddr::V4)
                 .filter(|ip| subnet.contains(ip) && *ip != subnet.broadcast())
                 .ok_or_else(|| {
-                    anyhow::anyhow!("{group}.count: {count} nodes from {first} do not fit in network.subnet_cidr {subnet}")
+                    invalid(format!("{group}.count: {count} nodes from {first} do not fit in network.subnet_cidr {subnet}"))
                 })?;
             let hostname = aws_hostname(ip);
             Ok(ResolvedNode {
@@ -686,17 +799,15 @@ impl Cluster {
     /// `<dir>/state.json` on top: the API endpoint and the instances' public IPs.
     pub fn load(dir: &Path) -> Result<Cluster> {
         let mut cluster = Cluster::load_spec(dir)?;
-        let path = cluster.path.clone();
         let state = k8s_aws_infra::load_state(dir)?;
         if let Some(state) = &state {
             if state.cluster != cluster.spec.name {
-                bail!(
-                    "{} belongs to cluster {:?}, but {} names {:?}",
-                    dir.join(k8s_aws_infra::STATE_FILE).display(),
-                    state.cluster,
-                    path.display(),
-                    cluster.spec.name
-                );
+                return Err(Error::StateOfAnotherCluster {
+                    state: cluster.layout.state_file(),
+                    recorded: state.cluster.clone(),
+                    spec: cluster.path.clone(),
+                    named: cluster.spec.name.clone(),
+                });
             }
             let name = cluster.spec.name.clone();
             for node in cluster.masters.iter_mut().chain(cluster.workers.iter_mut()) {
@@ -714,28 +825,49 @@ impl Cluster {
 
     /// Reads and validates `<dir>/cluster.yaml` alone, without `state.json` (for `down`, which
     /// must work when the state is lost or damaged).
+    ///
+    /// # Errors
+    /// [`Error::Read`], [`Error::Spec`] naming the field.
     pub fn load_spec(dir: &Path) -> Result<Cluster> {
-        let path = dir.join(FILE_NAME);
-        let text =
-            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let layout = Layout::new(dir);
+        let path = layout.cluster_file();
+        let text = fs::read_to_string(&path).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
         ClusterSpec::parse(&text, &path)?
             .resolve(path.clone())
-            .with_context(|| format!("{}: invalid cluster spec", path.display()))
+            .map_err(|e| Error::Spec {
+                path,
+                source: Box::new(e),
+            })
     }
 
-    /// Reads `<dir>/cluster.yaml`, first writing the default one if there is none.
-    /// Returns whether it was written.
+    /// Reads `<dir>/cluster.yaml`, first writing the default one (with a new installation ID)
+    /// if there is none. Returns whether it was written.
+    ///
+    /// # Errors
+    /// As [`Cluster::load`], plus [`Error::Write`].
     pub fn load_or_init(dir: &Path) -> Result<(Cluster, bool)> {
-        let path = dir.join(FILE_NAME);
+        let path = Layout::new(dir).cluster_file();
         let created = !path.exists();
         if created {
-            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let write = |source| Error::Write {
+                path: path.clone(),
+                source,
+            };
+            std::fs::create_dir_all(dir).map_err(|source| {
+                write(k8s_files::Error::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                })
+            })?;
             k8s_files::write_file(
                 &path,
                 render_default(&InitOptions::new()?).as_bytes(),
                 k8s_files::Mode::Public,
             )
-            .with_context(|| format!("cannot write {}", path.display()))?;
+            .map_err(write)?;
         }
         Ok((Cluster::load(dir)?, created))
     }
@@ -754,12 +886,14 @@ impl Cluster {
     pub fn infra_spec(&self) -> Result<InfraSpec> {
         let v4 = |field: &str, net: IpNet| match net {
             IpNet::V4(n) => Ok(n),
-            IpNet::V6(_) => Err(anyhow::anyhow!("{field}: AWS clusters need IPv4 ranges")),
+            IpNet::V6(_) => Err(invalid(format!("{field}: AWS clusters need IPv4 ranges"))),
         };
         let name = &self.spec.name;
         let node = |group: &str, i: usize, n: &ResolvedNode| -> Result<NodeSpec> {
             let IpAddr::V4(private_ip) = n.private_ip else {
-                bail!("{group}[{i}].private_ip: AWS nodes need IPv4 addresses");
+                return Err(invalid(format!(
+                    "{group}[{i}].private_ip: AWS nodes need IPv4 addresses"
+                )));
             };
             let pod_cidr = n.pod_cidr.map(|p| v4("pod_cidr", p)).transpose()?;
             Ok(NodeSpec {
@@ -782,11 +916,11 @@ impl Cluster {
             .collect::<Result<_>>()?;
         let aws = &self.spec.aws;
         let Some(installation) = self.spec.installation_id.clone() else {
-            bail!(
+            return Err(invalid(format!(
                 "{}: installation_id: missing; AWS commands need this cluster's own ID (every resource is tagged with it). Add a line `installation_id: {}` (a new one) — or, if this cluster already exists in AWS under an older k8s-hard, delete it with that version first",
                 self.path.display(),
                 k8s_aws_infra::new_installation_id()?
-            );
+            )));
         };
         let mut spec = InfraSpec::new(name.clone(), installation, 0, 0);
         spec.region = Some(self.spec.region.clone());
@@ -803,8 +937,10 @@ impl Cluster {
             "aws.ssh_ingress_cidr",
             parse_cidr("aws.ssh_ingress_cidr", &aws.ssh_ingress_cidr)?,
         )?;
-        spec.validate()
-            .with_context(|| format!("{}: not valid for AWS", self.path.display()))?;
+        spec.validate().map_err(|e| Error::NotForAws {
+            path: self.path.clone(),
+            source: Box::new(e.into()),
+        })?;
         Ok(spec)
     }
 
@@ -849,9 +985,30 @@ impl Cluster {
             .unwrap_or_else(|| node.private_ip.to_string())
     }
 
-    /// `<dir>/pki`.
+    /// The distribution manifest: which local file goes to which node, each reached at
+    /// [`Cluster::ssh_address`] as `ssh.user`.
+    ///
+    /// # Errors
+    /// [`Error::Distribute`] when the manifest is not valid.
+    pub fn manifest(&self) -> Result<k8s_distribute::Manifest> {
+        let user = &self.spec.ssh.user;
+        let node = |n: &ResolvedNode| {
+            k8s_distribute::Node::new(n.name.clone(), self.ssh_address(n))
+                .with_port(n.ssh_port)
+                .with_user(user.clone())
+        };
+        let masters: Vec<_> = self.masters.iter().map(node).collect();
+        let workers: Vec<_> = self.workers.iter().map(node).collect();
+        Ok(k8s_distribute::Manifest::for_cluster(
+            &masters,
+            &workers,
+            &self.layout.local_files(),
+        )?)
+    }
+
+    /// `<dir>/pki` (see [`Layout::pki_dir`]).
     pub fn pki_dir(dir: &Path) -> PathBuf {
-        dir.join("pki")
+        Layout::new(dir).pki_dir()
     }
 }
 
@@ -861,6 +1018,18 @@ mod tests {
 
     fn parse(text: &str) -> Result<Cluster> {
         ClusterSpec::parse(text, Path::new("cluster.yaml"))?.resolve(PathBuf::from("cluster.yaml"))
+    }
+
+    /// An error with its causes, as the CLI prints them.
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut text = e.to_string();
+        let mut next = e.source();
+        while let Some(cause) = next {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            next = cause.source();
+        }
+        text
     }
 
     fn opts() -> InitOptions {
@@ -880,10 +1049,10 @@ mod tests {
         assert_eq!(c.infra_spec().unwrap().installation_id, "0123456789abcdef");
         let text = default_text().replace("installation_id: 0123456789abcdef\n", "");
         let c = parse(&text).unwrap();
-        let e = format!("{:#}", c.infra_spec().unwrap_err());
+        let e = chain(&c.infra_spec().unwrap_err());
         assert!(e.contains("installation_id: missing"), "{e}");
         let c = parse(&default_text().replace("0123456789abcdef", "BAD")).unwrap();
-        let e = format!("{:#}", c.infra_spec().unwrap_err());
+        let e = chain(&c.infra_spec().unwrap_err());
         assert!(e.contains("installation_id"), "{e}");
         assert_ne!(
             InitOptions::new().unwrap().installation_id,
@@ -921,7 +1090,7 @@ mod tests {
     fn err(edit: (&str, &str)) -> String {
         let text = default_text().replacen(edit.0, edit.1, 1);
         assert_ne!(text, default_text(), "edit {edit:?} did not apply");
-        format!("{:#}", parse(&text).unwrap_err())
+        chain(&parse(&text).unwrap_err())
     }
 
     /// cluster.yaml with these workers listed explicitly (one YAML line of fields each).
@@ -998,14 +1167,11 @@ mod tests {
             ),
         ];
         for (text, want) in cases {
-            let e = format!("{:#}", parse(&text).unwrap_err());
+            let e = chain(&parse(&text).unwrap_err());
             assert!(e.contains(want), "want {want:?} in: {e}");
         }
         // The reserved names come from the tables, not a list of our own.
-        let e = format!(
-            "{:#}",
-            parse(&with_workers(&[&worker("kube-scheduler")])).unwrap_err()
-        );
+        let e = chain(&parse(&with_workers(&[&worker("kube-scheduler")])).unwrap_err());
         for name in [
             "ca",
             "master-kubernetes",
@@ -1102,7 +1268,7 @@ mod tests {
         assert_eq!(c.workers[1].hostname, "node-b");
         assert_eq!(c.workers[1].pod_cidr.unwrap().to_string(), "172.20.1.0/24");
         let bad = text.replace("public_ip: 3.3.3.3", "public_ip: 3.3.3");
-        let e = format!("{:#}", parse(&bad).unwrap_err());
+        let e = chain(&parse(&bad).unwrap_err());
         assert!(e.contains("workers.nodes[1].public_ip"), "{e}");
     }
 }

@@ -1,0 +1,107 @@
+//! Where everything of one cluster lives: one type owns every local path.
+
+use std::path::{Path, PathBuf};
+
+/// The file name of the cluster spec inside the cluster folder.
+pub const CLUSTER_FILE: &str = "cluster.yaml";
+
+/// The local files of one cluster, under its folder (`--dir`):
+///
+/// ```text
+/// <dir>/cluster.yaml            the spec
+/// <dir>/pki/                    certificates and keys (cfssljson names)
+/// <dir>/kubeconfigs/            <name>.kubeconfig
+/// <dir>/encryption-config.yaml  the etcd encryption-at-rest config
+/// <dir>/state.json              what `infra up` found or made
+/// <dir>/ssh/<cluster>.id_rsa    the AWS key pair's private key
+/// ```
+///
+/// The names of the files inside `pki/` and `kubeconfigs/` (and on the nodes) come from the
+/// certificate table (`k8s-pki`) and the kubeconfig set (`k8s-kubeconfig`), not from here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    dir: PathBuf,
+}
+
+impl Layout {
+    /// The layout of the cluster folder `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Layout { dir: dir.into() }
+    }
+
+    /// The cluster folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `<dir>/cluster.yaml`.
+    pub fn cluster_file(&self) -> PathBuf {
+        self.dir.join(CLUSTER_FILE)
+    }
+
+    /// `<dir>/pki`.
+    pub fn pki_dir(&self) -> PathBuf {
+        self.dir.join("pki")
+    }
+
+    /// `<dir>/kubeconfigs`.
+    pub fn kubeconfig_dir(&self) -> PathBuf {
+        self.dir.join("kubeconfigs")
+    }
+
+    /// `<dir>/encryption-config.yaml`.
+    pub fn encryption_config(&self) -> PathBuf {
+        self.dir.join("encryption-config.yaml")
+    }
+
+    /// `<dir>/state.json`.
+    pub fn state_file(&self) -> PathBuf {
+        self.dir.join(k8s_aws_infra::STATE_FILE)
+    }
+
+    /// `<dir>/ssh/<cluster>.id_rsa`: the AWS key pair's private key.
+    pub fn ssh_key(&self, cluster: &str) -> PathBuf {
+        k8s_aws_infra::key_path(&self.dir, cluster)
+    }
+
+    /// Everything the cluster's commands generate (not cluster.yaml): what a purge removes.
+    pub fn generated(&self, cluster: &str) -> Vec<PathBuf> {
+        let ssh_dir = self
+            .ssh_key(cluster)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.dir.join("ssh"));
+        vec![
+            self.pki_dir(),
+            self.kubeconfig_dir(),
+            self.encryption_config(),
+            ssh_dir,
+            self.state_file(),
+        ]
+    }
+
+    /// The pieces `k8s-distribute`'s manifest reads from.
+    pub fn local_files(&self) -> k8s_distribute::LocalFiles {
+        k8s_distribute::LocalFiles {
+            pki_dir: self.pki_dir(),
+            kubeconfig_dir: self.kubeconfig_dir(),
+            encryption_config: self.encryption_config(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_path_is_under_the_folder() {
+        let l = Layout::new("/c");
+        assert_eq!(l.cluster_file(), Path::new("/c/cluster.yaml"));
+        assert_eq!(l.ssh_key("demo"), Path::new("/c/ssh/demo.id_rsa"));
+        let generated = l.generated("demo");
+        assert_eq!(generated.len(), 5);
+        assert!(generated.iter().all(|p| p.starts_with("/c")));
+        assert!(!generated.contains(&l.cluster_file()));
+    }
+}

@@ -985,27 +985,6 @@ impl Cluster {
             .unwrap_or_else(|| node.private_ip.to_string())
     }
 
-    /// The distribution manifest: which local file goes to which node, each reached at
-    /// [`Cluster::ssh_address`] as `ssh.user`.
-    ///
-    /// # Errors
-    /// [`Error::Distribute`] when the manifest is not valid.
-    pub fn manifest(&self) -> Result<k8s_distribute::Manifest> {
-        let user = &self.spec.ssh.user;
-        let node = |n: &ResolvedNode| {
-            k8s_distribute::Node::new(n.name.clone(), self.ssh_address(n))
-                .with_port(n.ssh_port)
-                .with_user(user.clone())
-        };
-        let masters: Vec<_> = self.masters.iter().map(node).collect();
-        let workers: Vec<_> = self.workers.iter().map(node).collect();
-        Ok(k8s_distribute::Manifest::for_cluster(
-            &masters,
-            &workers,
-            &self.layout.local_files(),
-        )?)
-    }
-
     /// `<dir>/pki` (see [`Layout::pki_dir`]).
     pub fn pki_dir(dir: &Path) -> PathBuf {
         Layout::new(dir).pki_dir()

@@ -2,7 +2,10 @@
 //! cluster.yaml's field), its topology derived (nodes from counts or lists, AWS host names
 //! and FQDNs by region, pod CIDRs), its files laid out ([`Layout`]), and mapped onto the
 //! inputs of the libraries that build it: [`Cluster::pki_inputs`] (`k8s-pki`),
-//! [`Cluster::infra_spec`] (`k8s-aws-infra`), [`Cluster::manifest`] (`k8s-distribute`).
+//! [`Cluster::kubeconfig_components`] and [`Cluster::kubeconfig_certificate`]
+//! (`k8s-kubeconfig`), [`Cluster::infra_spec`] (`k8s-aws-infra`), [`Cluster::manifest`]
+//! (`k8s-distribute`). Every file name comes from the certificate table and the kubeconfig
+//! set: none is spelled twice.
 //!
 //! Use it to plan or build "this cluster.yaml" from your own Rust program without the
 //! `k8s-hard` binary. The libraries it maps onto do not depend on it, nor on each other.
@@ -41,6 +44,7 @@
 
 mod cluster;
 mod error;
+mod files;
 mod layout;
 
 pub use cluster::{
@@ -48,4 +52,5 @@ pub use cluster::{
     Ssh, SubjectFields, aws_domain, aws_hostname, infra_node_name, render_default,
 };
 pub use error::{Error, Result};
+pub use files::certificate_row;
 pub use layout::{CLUSTER_FILE, Layout};

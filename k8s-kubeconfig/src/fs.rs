@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use k8s_files::Mode;
 
 use crate::error::{Error, Result};
-use crate::merge::{CurrentContext, merge_kubeconfig};
+use crate::merge::{CurrentContext, merge_kubeconfig, name_clashes};
 use crate::model::{Kubeconfig, parse_kubeconfig, render_kubeconfig};
 
 /// Where kubectl looks first: the first non-empty entry of `$KUBECONFIG`, else
@@ -65,6 +65,30 @@ pub fn merge_into_file(
     incoming: &Kubeconfig,
     current: CurrentContext,
 ) -> Result<Kubeconfig> {
+    merge_into_file_checked(path, incoming, current, Replace::Always)
+}
+
+/// What [`merge_into_file_checked`] does with an entry of the same name that differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replace {
+    /// Replace it, as kubectl does.
+    Always,
+    /// Refuse the whole merge ([`Error::NameClash`]) and leave the file untouched.
+    Never,
+}
+
+/// [`merge_into_file`], refusing ([`Replace::Never`]) to replace a cluster, user or context
+/// that exists in the file under the same name with different content (see
+/// [`name_clashes`](crate::name_clashes)). Merging the same entries again is not a clash.
+///
+/// # Errors
+/// As [`merge_into_file`]; [`Error::NameClash`] listing the entries when refusing.
+pub fn merge_into_file_checked(
+    path: &Path,
+    incoming: &Kubeconfig,
+    current: CurrentContext,
+    replace: Replace,
+) -> Result<Kubeconfig> {
     let target = match std::fs::canonicalize(path) {
         Ok(real) => real,
         Err(e) if e.kind() == ErrorKind::NotFound => path.to_path_buf(),
@@ -75,7 +99,17 @@ pub fn merge_into_file(
             });
         }
     };
-    let merged = merge_kubeconfig(read_kubeconfig(&target)?, incoming, current);
+    let base = read_kubeconfig(&target)?;
+    if replace == Replace::Never {
+        let clashes = name_clashes(&base, incoming);
+        if !clashes.is_empty() {
+            return Err(Error::NameClash {
+                path: target,
+                clashes: clashes.iter().map(|c| c.to_string()).collect(),
+            });
+        }
+    }
+    let merged = merge_kubeconfig(base, incoming, current);
     let text = render_kubeconfig(&merged)?;
     let write_err = |source| Error::Write {
         path: target.clone(),

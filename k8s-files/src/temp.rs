@@ -5,13 +5,18 @@ use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::{Mode, Result, io};
 
 /// Temp files of this process that exist now (created, not yet renamed or removed).
 static LIVE: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+/// Set once the process is being interrupted: no temp file is made after that. Makers hold it
+/// shared while they create and register a file, so the handler (holding it exclusively)
+/// never misses one being made.
+static INTERRUPTED: RwLock<bool> = RwLock::new(false);
 
 fn live() -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
     // A panic while holding the set leaves it usable: it is only a list of paths.
@@ -37,17 +42,18 @@ pub(crate) fn create_beside(path: &Path, mode: Mode) -> Result<(PathBuf, File)> 
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}{MARKER}{}-{n}", std::process::id()));
-    // Registered before it exists: a Ctrl-C right after the open must still find it.
-    live().insert(tmp.clone());
+    let gate = INTERRUPTED.read().unwrap_or_else(|e| e.into_inner());
+    if *gate {
+        return Err(io(&tmp)(std::io::Error::from(std::io::ErrorKind::Interrupted)));
+    }
     let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode.bits())
         .open(&tmp)
-        .map_err(|e| {
-            forget(&tmp);
-            io(&tmp)(e)
-        })?;
+        .map_err(io(&tmp))?;
+    live().insert(tmp.clone());
+    drop(gate);
     Ok((tmp, file))
 }
 
@@ -80,6 +86,9 @@ pub fn remove_temp_files() -> usize {
 /// [`crate::Error::Signal`] when a handler is already installed or cannot be.
 pub fn remove_temp_files_on_interrupt() -> Result<()> {
     ctrlc::set_handler(|| {
+        // Held until the exit: no thread makes a temp file after this one is cleaned up.
+        let mut gate = INTERRUPTED.write().unwrap_or_else(|e| e.into_inner());
+        *gate = true;
         remove_temp_files();
         std::process::exit(130);
     })

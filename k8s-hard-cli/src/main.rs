@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod local_state;
 mod output;
 mod spec;
 
@@ -14,6 +15,11 @@ use output::Ui;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Ctrl-C (and SIGTERM/SIGHUP) removes the temp files being written before exiting; the
+    // renames already done leave states the next run accepts.
+    if let Err(e) = k8s_files::remove_temp_files_on_interrupt() {
+        eprintln!("warning: {e}");
+    }
     let ui = Ui {
         output: cli.output,
         verbose: cli.verbose,
@@ -38,6 +44,12 @@ fn main() -> ExitCode {
 /// Runs the command; `Ok(false)` means it ran but found problems (exit 1).
 fn run(cli: &Cli, ui: &Ui) -> anyhow::Result<bool> {
     let dir = &cli.dir;
+    // One writer per DIR; read-only commands neither wait nor block.
+    let _lock = if cli.command.writes() {
+        Some(local_state::guard(dir, ui)?)
+    } else {
+        None
+    };
     match &cli.command {
         Command::Init(args) => commands::init::run(dir, args, ui).map(|()| true),
         Command::Up(args) => commands::up::run(dir, args, ui),
@@ -62,6 +74,20 @@ fn hint(e: &anyhow::Error) -> Option<&'static str> {
         if let Some(k8s_pki::Error::CaUnusable { .. }) = cause.downcast_ref::<k8s_pki::Error>() {
             return Some(
                 "fix or restore pki/ca.pem and pki/ca-key.pem, or run `k8s-hard pki generate --replace-ca` (every certificate is then re-issued and must be redistributed)",
+            );
+        }
+    }
+    for cause in e.chain() {
+        if let Some(k8s_files::Error::Locked { .. }) = cause.downcast_ref::<k8s_files::Error>() {
+            return Some(
+                "only one k8s-hard command may write to a folder at a time; read-only ones (status, pki check, infra plan, --plan) run alongside",
+            );
+        }
+        if let Some(k8s_kubeconfig::Error::NameClash { .. }) =
+            cause.downcast_ref::<k8s_kubeconfig::Error>()
+        {
+            return Some(
+                "`k8s-hard kubeconfig use-admin --force` replaces them; or pass --kubeconfig FILE to merge into another file",
             );
         }
     }

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 
 use crate::{Mode, Result, io};
 
@@ -44,7 +44,9 @@ pub(crate) fn create_beside(path: &Path, mode: Mode) -> Result<(PathBuf, File)> 
     let tmp = dir.join(format!(".{name}{MARKER}{}-{n}", std::process::id()));
     let gate = INTERRUPTED.read().unwrap_or_else(|e| e.into_inner());
     if *gate {
-        return Err(io(&tmp)(std::io::Error::from(std::io::ErrorKind::Interrupted)));
+        return Err(io(&tmp)(std::io::Error::from(
+            std::io::ErrorKind::Interrupted,
+        )));
     }
     let file = OpenOptions::new()
         .write(true)

@@ -10,9 +10,11 @@ use crate::commands::{encryption_config, kubeconfig};
 use crate::output::Ui;
 use crate::spec::Cluster;
 
-/// `<dir>/ssh`: the AWS key pair's private key.
+/// `<dir>/ssh`: the folder of the AWS key pair's private key.
 fn ssh_dir(dir: &Path) -> PathBuf {
-    dir.join("ssh")
+    let key = k8s_aws_infra::key_path(dir, "cluster");
+    key.parent()
+        .map_or_else(|| dir.join("ssh"), Path::to_path_buf)
 }
 
 /// The secret files and folders of DIR: the folder itself, pki/ and its keys, kubeconfigs/
@@ -40,7 +42,7 @@ pub fn private_paths(dir: &Path) -> Vec<PrivatePath> {
             dir: ssh,
             suffix: String::new(),
         },
-        PrivatePath::File(dir.join("state.json")),
+        PrivatePath::File(dir.join(k8s_aws_infra::STATE_FILE)),
     ]
 }
 

@@ -17,7 +17,7 @@ use crate::output::Ui;
 
 /// `<dir>/encryption-config.yaml`.
 pub fn path(dir: &Path) -> PathBuf {
-    dir.join("encryption-config.yaml")
+    dir.join(FILE_NAME)
 }
 
 /// How existing secrets are re-encrypted with the key that writes now.
@@ -199,19 +199,22 @@ fn status(dir: &Path, ui: &Ui) -> Result<()> {
     )
 }
 
-#[allow(dead_code)] // for `k8s-hard status`, which is to call `masters_stage`
 /// One master's copy of encryption-config.yaml, as `status` found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RemoteCopy {
     /// The node has no such file.
     Missing,
+    /// Byte for byte the local file (same sha256).
+    SameAsLocal,
+    /// Not the local file; its contents were not read.
+    Differs,
     /// The file's text (read over SSH).
+    #[allow(dead_code)] // the distribution check reports hashes only; a reader may add texts
     Text(String),
-    /// Only the file's sha256 (hex), as a distribution check reports it.
-    Sha256(String),
+    /// The node could not be checked; why.
+    Unknown(String),
 }
 
-#[allow(dead_code)] // for `k8s-hard status`, which is to call `masters_stage`
 /// Where one master stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MasterStage {
@@ -219,13 +222,12 @@ pub struct MasterStage {
     pub node: String,
     /// Whether its copy is byte for byte the local file.
     pub same_as_local: bool,
-    /// Its copy's stage, when it could be read (the local stage when it is the same file).
+    /// Its copy's stage, when known (the local stage when it is the same file).
     pub stage: Option<RotationStage>,
     /// What is wrong with it, if anything.
     pub problem: Option<String>,
 }
 
-#[allow(dead_code)] // for `k8s-hard status`, which is to call `masters_stage`
 /// The masters' copies of the encryption config, judged together.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MastersEncryption {
@@ -233,68 +235,70 @@ pub struct MastersEncryption {
     pub local_stage: RotationStage,
     /// Every master has the local file, byte for byte.
     pub all_same: bool,
-    /// Every pair of readable copies can read what the other writes: a mixed state that is a
-    /// rollout in progress, not a fault. `false` when a copy is missing or unreadable too.
-    pub compatible: bool,
+    /// Whether every copy can read what every other writes (a mix that is a rollout in
+    /// progress, not a fault): `Some(false)` when one cannot, or a copy is missing; `None`
+    /// when a differing copy's contents are unknown.
+    pub compatible: Option<bool>,
     /// Per master.
     pub masters: Vec<MasterStage>,
     /// One line for people: the stage and what to do next.
     pub summary: String,
 }
 
-#[allow(dead_code)] // for `k8s-hard status`, which is to call `masters_stage`
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-#[allow(dead_code)] // for `k8s-hard status`, which is to call `masters_stage`
 /// For `k8s-hard status`: given the local encryption-config.yaml's text and each master's
-/// copy (its text, or only its sha256), tells which stage of a rotation the masters are in,
-/// whether they all have the same file, and whether a mix is safe (every copy can read what
-/// every other writes) or not.
+/// copy, tells which stage of a rotation the masters are in, whether they all have the same
+/// file, and whether a mix is safe (every copy can read what every other writes) or not.
 ///
 /// # Errors
 /// When the local text is not a valid encryption config.
+#[allow(dead_code)] // called through `masters_stage_from_report` once `status` is wired
 pub fn masters_stage(local: &str, copies: &[(String, RemoteCopy)]) -> Result<MastersEncryption> {
     let local_config = parse_encryption_config(local).context("local encryption-config.yaml")?;
     let local_stage = local_config.rotation_stage();
-    let local_sha = sha256_hex(local.as_bytes());
     let mut masters = Vec::new();
-    let mut configs: Vec<Option<EncryptionConfig>> = Vec::new();
+    // Per master: Some(Some(config)) known contents, Some(None) missing/invalid, None unknown.
+    let mut known: Vec<Option<Option<EncryptionConfig>>> = Vec::new();
     for (node, copy) in copies {
-        let (same, config, problem) = match copy {
-            RemoteCopy::Missing => (false, None, Some("no encryption-config.yaml".to_string())),
-            RemoteCopy::Sha256(sha) if sha.eq_ignore_ascii_case(&local_sha) => {
-                (true, Some(local_config.clone()), None)
-            }
-            RemoteCopy::Sha256(_) => (
-                false,
-                None,
-                Some("differs from the local file (contents not read)".to_string()),
-            ),
-            RemoteCopy::Text(text) => match parse_encryption_config(text) {
-                Ok(c) => (text == local, Some(c), None),
-                Err(e) => (false, None, Some(format!("invalid: {e}"))),
-            },
-        };
+        let (same, config, problem): (bool, Option<Option<EncryptionConfig>>, Option<String>) =
+            match copy {
+                RemoteCopy::Missing => (
+                    false,
+                    Some(None),
+                    Some("no encryption-config.yaml".to_string()),
+                ),
+                RemoteCopy::SameAsLocal => (true, Some(Some(local_config.clone())), None),
+                RemoteCopy::Differs => {
+                    (false, None, Some("differs from the local file".to_string()))
+                }
+                RemoteCopy::Unknown(why) => (false, None, Some(why.clone())),
+                RemoteCopy::Text(text) => match parse_encryption_config(text) {
+                    Ok(c) => (text == local, Some(Some(c)), None),
+                    Err(e) => (false, Some(None), Some(format!("invalid: {e}"))),
+                },
+            };
         masters.push(MasterStage {
             node: node.clone(),
             same_as_local: same,
-            stage: config.as_ref().map(EncryptionConfig::rotation_stage),
+            stage: config
+                .as_ref()
+                .and_then(|c| c.as_ref().map(EncryptionConfig::rotation_stage)),
             problem,
         });
-        configs.push(config);
+        known.push(config);
     }
     let all_same = masters.iter().all(|m| m.same_as_local);
-    let readable: Vec<&EncryptionConfig> = configs.iter().flatten().collect();
-    let compatible = readable.len() == configs.len()
-        && readable
-            .iter()
-            .all(|a| readable.iter().all(|b| a.reads_writes_of(b)));
+    let compatible = if known.iter().any(|k| matches!(k, Some(None))) {
+        Some(false)
+    } else if known.iter().any(Option::is_none) {
+        None
+    } else {
+        let configs: Vec<&EncryptionConfig> = known.iter().flatten().flatten().collect();
+        Some(
+            configs
+                .iter()
+                .all(|a| configs.iter().all(|b| a.reads_writes_of(b))),
+        )
+    };
     let summary = if all_same {
         format!(
             "every master has the local file: {local_stage}; next: {}",
@@ -302,10 +306,16 @@ pub fn masters_stage(local: &str, copies: &[(String, RemoteCopy)]) -> Result<Mas
         )
     } else {
         let same = masters.iter().filter(|m| m.same_as_local).count();
-        let verdict = if compatible {
-            "safe mix (each can read what the others write): finish with `k8s-hard distribute` and restart kube-apiserver where it changed"
-        } else {
-            "NOT safe: some master writes with a key another cannot read; `k8s-hard distribute` and restart kube-apiserver on every master before anything else"
+        let verdict = match compatible {
+            Some(true) => {
+                "safe mix (each can read what the others write): finish with `k8s-hard distribute` and restart kube-apiserver where it changed"
+            }
+            Some(false) => {
+                "NOT safe: a master lacks the file or writes with a key another cannot read; `k8s-hard distribute` and restart kube-apiserver on every master before anything else"
+            }
+            None => {
+                "finish with `k8s-hard distribute` and restart kube-apiserver where it changed before the next stage"
+            }
         };
         format!(
             "{same} of {} masters have the local file ({local_stage}); {verdict}",
@@ -320,6 +330,41 @@ pub fn masters_stage(local: &str, copies: &[(String, RemoteCopy)]) -> Result<Mas
         summary,
     })
 }
+
+/// [`masters_stage`] from a check-only distribution report (what `status` already has): every
+/// node that is sent `encryption-config.yaml` (the masters) is judged by that file's status.
+///
+/// # Errors
+/// When the local text is not a valid encryption config.
+#[allow(dead_code)] // for `k8s-hard status`
+pub fn masters_stage_from_report(
+    local: &str,
+    report: &k8s_distribute::UploadReport,
+) -> Result<MastersEncryption> {
+    use k8s_distribute::FileStatus;
+    let copies: Vec<(String, RemoteCopy)> = report
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            let file = n.files.iter().find(|f| f.name == FILE_NAME)?;
+            let copy = match (&n.error, &file.status) {
+                (Some(e), _) => RemoteCopy::Unknown(format!("unreachable: {e}")),
+                (None, s) if s.is_in_place() => RemoteCopy::SameAsLocal,
+                (None, FileStatus::WouldFixMode) => RemoteCopy::SameAsLocal,
+                (None, FileStatus::WouldSend(why)) if why.contains("missing") => {
+                    RemoteCopy::Missing
+                }
+                (None, FileStatus::WouldSend(_)) => RemoteCopy::Differs,
+                (None, other) => RemoteCopy::Unknown(format!("{other:?}")),
+            };
+            Some((n.node.clone(), copy))
+        })
+        .collect();
+    masters_stage(local, &copies)
+}
+
+/// The file's name, here and on the nodes.
+pub const FILE_NAME: &str = "encryption-config.yaml";
 
 #[cfg(test)]
 mod tests {
@@ -344,14 +389,11 @@ mod tests {
             &stage1,
             &[
                 ("m0".into(), RemoteCopy::Text(stage1.clone())),
-                (
-                    "m1".into(),
-                    RemoteCopy::Sha256(sha256_hex(stage1.as_bytes())),
-                ),
+                ("m1".into(), RemoteCopy::SameAsLocal),
             ],
         )
         .unwrap();
-        assert!(all.all_same && all.compatible, "{all:?}");
+        assert!(all.all_same && all.compatible == Some(true), "{all:?}");
         assert!(all.summary.contains("promote"), "{}", all.summary);
 
         // Stage 1 reached two of three masters: safe.
@@ -364,7 +406,10 @@ mod tests {
             ],
         )
         .unwrap();
-        assert!(!rollout.all_same && rollout.compatible, "{rollout:?}");
+        assert!(
+            !rollout.all_same && rollout.compatible == Some(true),
+            "{rollout:?}"
+        );
         assert!(rollout.summary.starts_with("2 of 3"), "{}", rollout.summary);
 
         // Stage 2 on a master that never got stage 1: the old one cannot read its writes.
@@ -377,11 +422,91 @@ mod tests {
             ],
         )
         .unwrap();
-        assert!(!fault.compatible, "{fault:?}");
+        assert_eq!(fault.compatible, Some(false), "{fault:?}");
         assert!(fault.summary.contains("NOT safe"), "{}", fault.summary);
         assert_eq!(
             fault.masters[2].problem.as_deref(),
             Some("no encryption-config.yaml")
         );
+        // Stage 2 on one master, stage 0 on the other: unsafe without the missing one too.
+        let unsafe_pair = masters_stage(
+            &stage2,
+            &[
+                ("m0".into(), RemoteCopy::Text(stage2.clone())),
+                (
+                    "m1".into(),
+                    RemoteCopy::Text(text(&EncryptionConfig::with_key(
+                        EncryptionKey::from_bytes("key1", &[1; 32]),
+                    ))),
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(unsafe_pair.compatible, Some(false), "{unsafe_pair:?}");
+        // Only hashes: a differing copy's safety is unknown.
+        let hashes = masters_stage(
+            &stage2,
+            &[
+                ("m0".into(), RemoteCopy::SameAsLocal),
+                ("m1".into(), RemoteCopy::Differs),
+            ],
+        )
+        .unwrap();
+        assert_eq!(hashes.compatible, None, "{hashes:?}");
+        assert!(hashes.summary.starts_with("1 of 2"), "{}", hashes.summary);
+    }
+
+    #[test]
+    fn status_report_maps_to_copies() {
+        use k8s_distribute::{FileReport, FileStatus, NodeReport, UploadReport};
+        let local = text(&EncryptionConfig::with_key(EncryptionKey::from_bytes(
+            "key1", &[1; 32],
+        )));
+        let node = |name: &str, status: FileStatus| NodeReport {
+            node: name.into(),
+            address: "127.0.0.1:22".into(),
+            files: vec![
+                FileReport {
+                    name: "ca.pem".into(),
+                    status: FileStatus::Unchanged,
+                },
+                FileReport {
+                    name: FILE_NAME.into(),
+                    status,
+                },
+            ],
+            error: None,
+        };
+        let report = UploadReport {
+            nodes: vec![
+                node("m0", FileStatus::Unchanged),
+                node("m1", FileStatus::WouldSend("missing on the node".into())),
+                node(
+                    "m2",
+                    FileStatus::WouldSend("differs from the local file".into()),
+                ),
+                NodeReport {
+                    node: "w0".into(),
+                    address: "127.0.0.1:22".into(),
+                    files: vec![],
+                    error: None,
+                },
+            ],
+        };
+        let got = masters_stage_from_report(&local, &report).unwrap();
+        let names: Vec<(&str, bool, Option<&str>)> = got
+            .masters
+            .iter()
+            .map(|m| (m.node.as_str(), m.same_as_local, m.problem.as_deref()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("m0", true, None),
+                ("m1", false, Some("no encryption-config.yaml")),
+                ("m2", false, Some("differs from the local file")),
+            ]
+        );
+        assert_eq!(got.compatible, Some(false));
     }
 }

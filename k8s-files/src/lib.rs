@@ -109,13 +109,19 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Creates `dir` (and its parents) if missing and sets it to 0700.
+/// Creates `dir` (and its parents) if missing and sets it to 0700. A folder it creates is
+/// flushed into its parent, so that files later renamed into it survive a power loss.
 ///
 /// # Errors
 /// [`Error::Io`] when the folder cannot be created or its mode set.
 pub fn ensure_private_dir(dir: &Path) -> Result<()> {
+    let created = !dir.is_dir();
     fs::create_dir_all(dir).map_err(io(dir))?;
-    fs::set_permissions(dir, Permissions::from_mode(0o700)).map_err(io(dir))
+    fs::set_permissions(dir, Permissions::from_mode(0o700)).map_err(io(dir))?;
+    if created {
+        sync_dir(&parent_of(dir))?;
+    }
+    Ok(())
 }
 
 fn parent_of(path: &Path) -> PathBuf {

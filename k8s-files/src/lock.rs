@@ -74,6 +74,10 @@ impl DirLock {
                 .mode(0o700)
                 .create(dir)
                 .map_err(io(dir))?;
+            // The new folder's own entry, for the files renamed into it later.
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                crate::sync_dir(parent)?;
+            }
         }
         let path = dir.join(LOCK_FILE_NAME);
         // No truncation at open: the holder's PID must survive a refused opener.

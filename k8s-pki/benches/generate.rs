@@ -88,7 +88,8 @@ fn bench(c: &mut Criterion) {
     after_keys.finish();
 
     // `k8s-hard pki generate` on an empty folder: keys, signatures and every file written
-    // durably (cfssljson layout: 2 files per certificate, keys 0600).
+    // durably (cfssljson layout: 2 files per certificate, keys 0600). The folder is a temp
+    // folder in K8S_HARD_BENCH_DIR (default: the system's), so the disk can be chosen.
     let mut to_disk = c.benchmark_group("generate and save");
     to_disk
         .sample_size(10)
@@ -96,7 +97,10 @@ fn bench(c: &mut Criterion) {
     let pki = Pki::new(inputs(1000, KeyAlgorithm::EcdsaP256)).expect("valid inputs");
     to_disk.bench_function("3+1000 ecdsa-p256", |b| {
         b.iter_batched(
-            || tempfile::tempdir().expect("temp dir"),
+            || match std::env::var_os("K8S_HARD_BENCH_DIR") {
+                Some(dir) => tempfile::tempdir_in(dir).expect("temp dir"),
+                None => tempfile::tempdir().expect("temp dir"),
+            },
             |tmp| {
                 let bundle = pki.generate().expect("generates");
                 let written =

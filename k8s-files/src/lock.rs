@@ -3,7 +3,7 @@
 use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -34,9 +34,11 @@ impl fmt::Display for Holder {
 /// lock file left behind by a dead process is not a lock. The holder writes its PID and
 /// command into the file so that a refused process can say who is in the way.
 ///
-/// The file stays when the lock is released: deleting it would let two processes lock two
-/// different files of the same name. Only processes that take this lock are kept out; it does
-/// not stop an editor or `rm`.
+/// The holder removes the file when it releases the lock (before unlocking it), and a process
+/// that wins the lock on a file no longer at that path tries again, so the folder is left as it
+/// was and two processes never hold two files of the same name. A process killed while holding
+/// it leaves the file, with its PID, but not the lock. Only processes that take this lock are
+/// kept out; it does not stop an editor or `rm`.
 ///
 /// # Example
 /// ```
@@ -80,30 +82,45 @@ impl DirLock {
             }
         }
         let path = dir.join(LOCK_FILE_NAME);
-        // No truncation at open: the holder's PID must survive a refused opener.
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io(&path))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(Error::Locked {
-                    dir: dir.to_path_buf(),
-                    holder: read_holder(&mut file),
-                });
+        // A holder removes the file before it unlocks, so a lock won on a file that is no
+        // longer (or no longer the one) at `path` is void: open it again.
+        for _ in 0..100 {
+            // No truncation at open: the holder's PID must survive a refused opener.
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&path)
+                .map_err(io(&path))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => {
+                    return Err(Error::Locked {
+                        dir: dir.to_path_buf(),
+                        holder: read_holder(&mut file),
+                    });
+                }
+                Err(TryLockError::Error(source)) => return Err(Error::Io { path, source }),
             }
-            Err(TryLockError::Error(source)) => return Err(Error::Io { path, source }),
+            let locked = file.metadata().map_err(io(&path))?;
+            match std::fs::symlink_metadata(&path) {
+                Ok(now) if now.dev() == locked.dev() && now.ino() == locked.ino() => {}
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io(&path)(e)),
+            }
+            let record = format!("{}\n{}\n", std::process::id(), command.replace('\n', " "));
+            file.set_len(0).map_err(io(&path))?;
+            file.seek(SeekFrom::Start(0)).map_err(io(&path))?;
+            file.write_all(record.as_bytes()).map_err(io(&path))?;
+            return Ok(DirLock { _file: file, path });
         }
-        let record = format!("{}\n{}\n", std::process::id(), command.replace('\n', " "));
-        file.set_len(0).map_err(io(&path))?;
-        file.seek(SeekFrom::Start(0)).map_err(io(&path))?;
-        file.write_all(record.as_bytes()).map_err(io(&path))?;
-        Ok(DirLock { _file: file, path })
+        Err(Error::Io {
+            path,
+            source: std::io::Error::other("the lock file keeps being replaced"),
+        })
     }
 
     /// The lock file.
@@ -111,7 +128,8 @@ impl DirLock {
         &self.path
     }
 
-    /// The holder recorded in `dir`'s lock file, if any process holds the lock now.
+    /// The holder recorded in `dir`'s lock file, if any process holds the lock now. (It takes a
+    /// shared lock for an instant: an [`acquire`](Self::acquire) at that very moment is refused.)
     ///
     /// # Errors
     /// [`Error::Io`] when the lock file exists but cannot be opened.
@@ -127,6 +145,13 @@ impl DirLock {
             Err(TryLockError::WouldBlock) => Ok(read_holder(&mut file)),
             Err(TryLockError::Error(source)) => Err(Error::Io { path, source }),
         }
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        // Still locked here (the file closes after this): no one can be holding a newer file.
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -187,8 +212,11 @@ mod tests {
         );
         drop(lock);
         assert_eq!(DirLock::holder(&dir).unwrap(), None);
+        assert!(
+            !dir.join(LOCK_FILE_NAME).exists(),
+            "released: the file is gone"
+        );
         let again = DirLock::acquire(&dir, "k8s-hard up").unwrap();
-        // the record is the new holder's, not a mix with the longer old one
         let text = std::fs::read_to_string(again.path()).unwrap();
         assert_eq!(text, format!("{me}\nk8s-hard up\n"));
     }
@@ -196,13 +224,39 @@ mod tests {
     #[test]
     fn a_record_without_a_lock_is_not_a_lock() {
         let tmp = tempfile::tempdir().unwrap();
+        // What a killed holder leaves: a longer record than the next holder's.
         std::fs::write(
             tmp.path().join(LOCK_FILE_NAME),
-            "999999999\nk8s-hard bundle\n",
+            "999999999\nk8s-hard bundle --a-long-command-line\n",
         )
         .unwrap();
         assert_eq!(DirLock::holder(tmp.path()).unwrap(), None);
-        DirLock::acquire(tmp.path(), "k8s-hard bundle").unwrap();
+        let lock = DirLock::acquire(tmp.path(), "k8s-hard up").unwrap();
+        let text = std::fs::read_to_string(lock.path()).unwrap();
+        assert_eq!(text, format!("{}\nk8s-hard up\n", std::process::id()));
+    }
+
+    #[test]
+    fn many_threads_one_holder_at_a_time() {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let (inside, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for _ in 0..50 {
+                        if let Ok(lock) = DirLock::acquire(dir, "t") {
+                            most.fetch_max(inside.fetch_add(1, SeqCst) + 1, SeqCst);
+                            inside.fetch_sub(1, SeqCst);
+                            drop(lock);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(most.load(SeqCst), 1);
+        assert!(!dir.join(LOCK_FILE_NAME).exists());
     }
 
     #[test]

@@ -149,4 +149,32 @@ mod tests {
         );
         assert_eq!(user_kubeconfig_path_from(None, None), None);
     }
+
+    #[test]
+    fn checked_merge_refuses_a_differing_namesake_and_leaves_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("config");
+        let mine = crate::parse_kubeconfig(
+            "users:\n- name: c1-admin\n  user: {token: mine}\ncontexts:\n- name: c1\n  context: {cluster: c1, user: c1-admin}\ncurrent-context: c1\n",
+        )
+        .unwrap();
+        let stale = "users:\n- name: c1-admin\n  user: {token: stale}\n";
+        std::fs::write(&path, stale).unwrap();
+        let err =
+            merge_into_file_checked(&path, &mine, CurrentContext::UseIncoming, Replace::Never)
+                .unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("already has a different user \"c1-admin\": merging would replace it"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), stale);
+        merge_into_file_checked(&path, &mine, CurrentContext::UseIncoming, Replace::Always)
+            .unwrap();
+        // the same entries again: no clash
+        let merged =
+            merge_into_file_checked(&path, &mine, CurrentContext::UseIncoming, Replace::Never)
+                .unwrap();
+        assert_eq!(merged.current_context, "c1");
+    }
 }

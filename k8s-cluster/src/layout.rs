@@ -64,18 +64,60 @@ impl Layout {
         k8s_aws_infra::key_path(&self.dir, cluster)
     }
 
-    /// Everything the cluster's commands generate (not cluster.yaml): what a purge removes.
-    pub fn generated(&self, cluster: &str) -> Vec<PathBuf> {
-        let ssh_dir = self
-            .ssh_key(cluster)
+    /// `<dir>/ssh`: the folder of [`Layout::ssh_key`].
+    pub fn ssh_dir(&self) -> PathBuf {
+        self.ssh_key("cluster")
             .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| self.dir.join("ssh"));
+            .map_or_else(|| self.dir.join("ssh"), Path::to_path_buf)
+    }
+
+    /// The folders generated files are written into (where an interrupted run may leave
+    /// temp files): the cluster folder, `pki/`, `kubeconfigs/`, `ssh/`.
+    pub fn folders(&self) -> Vec<PathBuf> {
+        vec![
+            self.dir.clone(),
+            self.pki_dir(),
+            self.kubeconfig_dir(),
+            self.ssh_dir(),
+        ]
+    }
+
+    /// The secret files and folders, which must stay 0600 / 0700: the cluster folder,
+    /// `pki/` and its keys (and a CA being written), `kubeconfigs/` and every kubeconfig,
+    /// the encryption config, `ssh/` and everything in it, `state.json`.
+    pub fn private_paths(&self) -> Vec<k8s_files::PrivatePath> {
+        use k8s_files::PrivatePath;
+        let (pki, kubeconfigs, ssh) = (self.pki_dir(), self.kubeconfig_dir(), self.ssh_dir());
+        vec![
+            PrivatePath::Dir(self.dir.clone()),
+            PrivatePath::Dir(pki.clone()),
+            PrivatePath::FilesIn {
+                dir: pki.clone(),
+                suffix: "-key.pem".into(),
+            },
+            PrivatePath::File(pki.join(k8s_pki::store::CA_PENDING)),
+            PrivatePath::Dir(kubeconfigs.clone()),
+            PrivatePath::FilesIn {
+                dir: kubeconfigs,
+                suffix: ".kubeconfig".into(),
+            },
+            PrivatePath::File(self.encryption_config()),
+            PrivatePath::Dir(ssh.clone()),
+            PrivatePath::FilesIn {
+                dir: ssh,
+                suffix: String::new(),
+            },
+            PrivatePath::File(self.state_file()),
+        ]
+    }
+
+    /// Everything the cluster's commands generate (not cluster.yaml): what a purge removes.
+    pub fn generated(&self) -> Vec<PathBuf> {
         vec![
             self.pki_dir(),
             self.kubeconfig_dir(),
             self.encryption_config(),
-            ssh_dir,
+            self.ssh_dir(),
             self.state_file(),
         ]
     }
@@ -99,9 +141,11 @@ mod tests {
         let l = Layout::new("/c");
         assert_eq!(l.cluster_file(), Path::new("/c/cluster.yaml"));
         assert_eq!(l.ssh_key("demo"), Path::new("/c/ssh/demo.id_rsa"));
-        let generated = l.generated("demo");
+        let generated = l.generated();
         assert_eq!(generated.len(), 5);
         assert!(generated.iter().all(|p| p.starts_with("/c")));
         assert!(!generated.contains(&l.cluster_file()));
+        assert_eq!(l.ssh_dir(), Path::new("/c/ssh"));
+        assert!(l.private_paths().len() >= 10);
     }
 }

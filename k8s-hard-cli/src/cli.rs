@@ -31,6 +31,24 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Command {
+    /// Whether the command writes to DIR, and so takes its lock (a second writer is refused at
+    /// once) and brings its secrets to their modes. Read-only ones run alongside anything.
+    pub fn writes(&self) -> bool {
+        match self {
+            Command::Init(_) | Command::Down(_) | Command::Bundle | Command::Kubeconfig(_) => true,
+            Command::Up(args) => !args.plan,
+            Command::Distribute(args) => !args.plan,
+            Command::Infra(args) => {
+                matches!(args.command, InfraCommand::Up | InfraCommand::Down { .. })
+            }
+            Command::Pki(cmd) => !matches!(cmd, PkiCommand::Check),
+            Command::EncryptionConfig(cmd) => !matches!(cmd, EncryptionCommand::Status),
+            Command::Status(_) | Command::Completions { .. } => false,
+        }
+    }
+}
+
 /// Result format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
@@ -75,7 +93,14 @@ pub enum Command {
     /// Kubeconfigs for the kubelets, kube-proxy, controller-manager, scheduler and admin (seed STEP 6).
     #[command(subcommand)]
     Kubeconfig(KubeconfigCommand),
-    /// The API server's encryption-at-rest config (seed STEP 7).
+    /// The API server's encryption-at-rest config ("Kubernetes from the ground up" STEP 7),
+    /// and its key rotation in stages.
+    ///
+    /// Rotation follows Kubernetes' documented procedure, so that every API server can read
+    /// what any other writes while they are updated one by one: `rotate` (new key second),
+    /// `distribute`, restart every kube-apiserver; `promote` (new key first), `distribute`,
+    /// restart, re-encrypt every secret (`kubectl get secrets -A -o json | kubectl replace
+    /// -f -`); `prune` (old keys removed), `distribute`, restart.
     #[command(subcommand, name = "encryption-config")]
     EncryptionConfig(EncryptionCommand),
     /// Everything the seed makes before distribution: PKI, kubeconfigs, encryption config.
@@ -157,7 +182,8 @@ pub enum KubeconfigCommand {
     )]
     Generate,
     /// Merge the admin kubeconfig into your kubeconfig (first of $KUBECONFIG, else
-    /// ~/.kube/config) as a context named after the cluster, and make it current.
+    /// ~/.kube/config) and make its context current: cluster CLUSTER, user CLUSTER-admin,
+    /// context CLUSTER. Entries of those names that differ are replaced only with --force.
     #[command(
         name = "use-admin",
         after_help = "Example:\n  k8s-hard kubeconfig use-admin && kubectl get nodes"
@@ -166,6 +192,10 @@ pub enum KubeconfigCommand {
         /// Merge into this file instead.
         #[arg(long)]
         kubeconfig: Option<PathBuf>,
+        /// Replace a cluster, user or context of the same name that differs (another
+        /// cluster's, or older credentials); without it such a merge is refused.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -174,9 +204,23 @@ pub enum EncryptionCommand {
     /// Write DIR/encryption-config.yaml (0600) with a new key, or keep the existing one.
     #[command(after_help = "Example:\n  k8s-hard encryption-config generate")]
     Generate,
-    /// Put a new key first and keep the old ones (to read secrets written with them).
-    #[command(after_help = "Example:\n  k8s-hard encryption-config rotate && k8s-hard distribute")]
+    /// Stage 1: add a new key as the second aescbc key. Every API server can then read with
+    /// it; none writes with it yet.
+    #[command(
+        after_help = "Example:\n  k8s-hard encryption-config rotate && k8s-hard distribute\n  # then restart kube-apiserver on every master, and: k8s-hard encryption-config promote"
+    )]
     Rotate,
+    /// Stage 2: move the newest key first, so new writes use it; the old keys stay to read.
+    #[command(
+        after_help = "Example:\n  k8s-hard encryption-config promote && k8s-hard distribute\n  # restart kube-apiserver on every master, then re-encrypt:\n  kubectl get secrets -A -o json | kubectl replace -f -"
+    )]
+    Promote,
+    /// Stage 3: remove every key but the first, once every secret was re-encrypted with it.
+    #[command(after_help = "Example:\n  k8s-hard encryption-config prune && k8s-hard distribute")]
+    Prune,
+    /// Which stage DIR/encryption-config.yaml is in, and the next step (reads only).
+    #[command(after_help = "Example:\n  k8s-hard encryption-config status --output json")]
+    Status,
 }
 
 #[derive(Debug, Args)]

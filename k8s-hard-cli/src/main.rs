@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod local_state;
 mod output;
 
 use std::process::ExitCode;
@@ -13,6 +14,11 @@ use output::Ui;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Ctrl-C (and SIGTERM/SIGHUP) removes the temp files being written before exiting; the
+    // renames already done leave states the next run accepts.
+    if let Err(e) = k8s_files::remove_temp_files_on_interrupt() {
+        eprintln!("warning: {e}");
+    }
     let ui = Ui {
         output: cli.output,
         verbose: cli.verbose,
@@ -37,6 +43,12 @@ fn main() -> ExitCode {
 /// Runs the command; `Ok(false)` means it ran but found problems (exit 1).
 fn run(cli: &Cli, ui: &Ui) -> anyhow::Result<bool> {
     let dir = &cli.dir;
+    // One writer per DIR; read-only commands neither wait nor block.
+    let _lock = if cli.command.writes() {
+        Some(local_state::guard(dir, ui)?)
+    } else {
+        None
+    };
     match &cli.command {
         Command::Init(args) => commands::init::run(dir, args, ui).map(|()| true),
         Command::Up(args) => commands::up::run(dir, args, ui),
@@ -64,13 +76,24 @@ fn hint(e: &anyhow::Error) -> Option<&'static str> {
             );
         }
     }
-    let invalid_spec = e.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<k8s_cluster::Error>(),
-            Some(k8s_cluster::Error::Spec { .. })
-        )
-    });
-    invalid_spec.then_some(
-        "`k8s-hard init --force` writes a fresh, commented cluster.yaml to start from (it keeps the installation ID)",
-    )
+    for cause in e.chain() {
+        if let Some(k8s_files::Error::Locked { .. }) = cause.downcast_ref::<k8s_files::Error>() {
+            return Some(
+                "only one k8s-hard command may write to a folder at a time; read-only ones (status, pki check, infra plan, --plan) run alongside",
+            );
+        }
+        if let Some(k8s_kubeconfig::Error::NameClash { .. }) =
+            cause.downcast_ref::<k8s_kubeconfig::Error>()
+        {
+            return Some(
+                "`k8s-hard kubeconfig use-admin --force` replaces them; or pass --kubeconfig FILE to merge into another file",
+            );
+        }
+        if let Some(k8s_cluster::Error::Spec { .. }) = cause.downcast_ref::<k8s_cluster::Error>() {
+            return Some(
+                "`k8s-hard init --force` writes a fresh, commented cluster.yaml to start from (it keeps the installation ID)",
+            );
+        }
+    }
+    None
 }

@@ -252,7 +252,8 @@ fn encryption_config_generate_keeps_and_rotate_adds() {
         .assert()
         .success();
     let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
-    assert_eq!(v["keys"], serde_json::json!(["key2", "key1"]));
+    // Stage 1 of a rotation: the new key second, the old one still writes.
+    assert_eq!(v["keys"], serde_json::json!(["key1", "key2"]));
     assert!(!String::from_utf8_lossy(&out.get_output().stdout).contains("secret"));
     fs::write(dir.join("encryption-config.yaml"), "kind: [").unwrap();
     k8s_hard(dir)

@@ -1,8 +1,15 @@
 //! The API server's encryption-at-rest config (seed STEP 7): secrets encrypted with `aescbc`.
 //!
 //! Losing or silently replacing the key makes every stored secret unreadable, so this module
-//! never does that: [`prepare_encryption_config`] keeps a valid existing file, and
-//! [`EncryptionConfig::rotate`] adds a key in front of the old ones.
+//! never does that: [`prepare_encryption_config`] keeps a valid existing file, and rotation
+//! follows Kubernetes' documented stages, in which every server can always read what any other
+//! server writes, even while they are updated one by one:
+//!
+//! 1. [`EncryptionConfig::rotate`] adds a new key **second** (read with it, do not write yet);
+//!    restart every API server;
+//! 2. [`EncryptionConfig::promote`] moves it first (write with it, keep the old to read);
+//!    restart every API server, then re-encrypt every secret;
+//! 3. [`EncryptionConfig::prune`] removes the old keys.
 
 use std::collections::HashSet;
 
@@ -174,6 +181,62 @@ impl Prepared {
     }
 }
 
+/// Where an encryption config stands in a staged key rotation ([`EncryptionConfig::rotate`],
+/// [`EncryptionConfig::promote`], [`EncryptionConfig::prune`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum RotationStage {
+    /// One key: no rotation under way.
+    Single {
+        /// The key that writes.
+        writing: String,
+    },
+    /// Stage 1 done: a new key is there to read with, the old one still writes. Next: every
+    /// API server restarted with it, then promote.
+    NewKeySecond {
+        /// The key added.
+        new: String,
+        /// The key that writes.
+        writing: String,
+    },
+    /// Stage 2 done: the newest key writes, older ones are kept to read. Next: every API
+    /// server restarted with it, every secret re-encrypted, then prune.
+    NewKeyFirst {
+        /// The key that writes.
+        writing: String,
+        /// The older keys still listed.
+        old: Vec<String>,
+    },
+}
+
+impl RotationStage {
+    /// The command that moves to the next stage, e.g. `promote`; `None` when there is none
+    /// (one key).
+    pub fn next_step(&self) -> Option<&'static str> {
+        match self {
+            RotationStage::Single { .. } => None,
+            RotationStage::NewKeySecond { .. } => Some("promote"),
+            RotationStage::NewKeyFirst { .. } => Some("prune"),
+        }
+    }
+}
+
+impl std::fmt::Display for RotationStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RotationStage::Single { writing } => write!(f, "one key ({writing})"),
+            RotationStage::NewKeySecond { new, writing } => {
+                write!(f, "rotated: {new} added second, {writing} still writes")
+            }
+            RotationStage::NewKeyFirst { writing, old } => write!(
+                f,
+                "promoted: {writing} writes, {} kept to read",
+                old.join(", ")
+            ),
+        }
+    }
+}
+
 /// Keeps the existing file's keys, or generates a new config when there is none (`None`).
 /// An existing file that is not valid is an error, never replaced.
 ///
@@ -242,28 +305,30 @@ impl EncryptionConfig {
         }
     }
 
-    /// Puts a new random 32-byte key first, named `key<N>` after the highest number in use,
-    /// and keeps the old keys after it so existing data stays readable. Returns the new key's
-    /// name.
+    /// Stage 1 of a key rotation (Kubernetes' documented procedure): adds a new random 32-byte
+    /// key, named `key<N>` after the highest number in use, as the **second** aescbc key. Every
+    /// server given this config can read with it; none writes with it yet, so servers still on
+    /// the old config can read everything. Returns the new key's name.
+    ///
+    /// Next: give every API server this config and restart them, then [`Self::promote`].
     ///
     /// # Errors
     /// [`Error::Random`] when the generator fails; [`Error::InvalidField`] when the config has
-    /// no aescbc provider for `secrets`.
+    /// no aescbc provider for `secrets`, or a rotation is under way (a newer key is not yet
+    /// first: promote it before adding another).
     pub fn rotate(&mut self) -> Result<String> {
         let name = self.next_key_name();
         self.rotate_with(EncryptionKey::generate(&name)?)?;
         Ok(name)
     }
 
-    /// Puts `key` first in the `secrets` aescbc provider, keeping the old keys after it.
+    /// [`Self::rotate`] with the given key.
     ///
     /// # Errors
-    /// [`Error::InvalidField`] when there is no such provider, or `key`'s name is already used
-    /// or its secret is not a valid key.
+    /// [`Error::InvalidField`] when there is no such provider, `key`'s name is already used or
+    /// its secret is not a valid key, or a rotation is under way.
     pub fn rotate_with(&mut self, key: EncryptionKey) -> Result<()> {
-        let (r, p) = self
-            .secrets_aescbc_index()
-            .ok_or_else(|| Error::field("resources", "no aescbc provider for secrets"))?;
+        let (r, p) = self.secrets_aescbc()?;
         check_key_secret("key.secret", &key)?;
         if self.secrets_keys().iter().any(|k| k.name == key.name) {
             return Err(Error::field(
@@ -271,10 +336,122 @@ impl EncryptionConfig {
                 format!("{:?} is already used", key.name),
             ));
         }
+        if let RotationStage::NewKeySecond { new, .. } = self.rotation_stage() {
+            return Err(Error::field(
+                "keys",
+                format!(
+                    "a rotation is under way: {new:?} was added but is not first yet; promote it (and prune the old keys) before adding another"
+                ),
+            ));
+        }
         if let Some(aescbc) = self.resources[r].providers[p].aescbc.as_mut() {
-            aescbc.keys.insert(0, key);
+            let at = aescbc.keys.len().min(1);
+            aescbc.keys.insert(at, key);
         }
         Ok(())
+    }
+
+    /// Stage 2: moves the newest key (the one [`Self::rotate`] added) first, so that new writes
+    /// use it; the old keys stay, in their order, to read what they wrote. Returns its name.
+    ///
+    /// Next: give every API server this config and restart them, re-encrypt every secret
+    /// (`kubectl get secrets -A -o json | kubectl replace -f -`), then [`Self::prune`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidField`] when there is no newer key waiting (nothing was rotated, or it
+    /// is first already).
+    pub fn promote(&mut self) -> Result<String> {
+        let (r, p) = self.secrets_aescbc()?;
+        let RotationStage::NewKeySecond { new, .. } = self.rotation_stage() else {
+            return Err(Error::field(
+                "keys",
+                format!(
+                    "nothing to promote: {:?} is already the newest key and first; rotate first",
+                    self.writing_key_name()
+                ),
+            ));
+        };
+        if let Some(aescbc) = self.resources[r].providers[p].aescbc.as_mut()
+            && let Some(i) = aescbc.keys.iter().position(|k| k.name == new)
+        {
+            let key = aescbc.keys.remove(i);
+            aescbc.keys.insert(0, key);
+        }
+        Ok(new)
+    }
+
+    /// Stage 3: removes every aescbc key but the first (the one writing). Returns the names
+    /// removed (empty when there was only one). Only safe once every secret was re-encrypted
+    /// with the first key and etcd backed up with it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidField`] when the newest key is not first yet: pruning then would drop
+    /// the key rotated in before any server wrote with it; promote first.
+    pub fn prune(&mut self) -> Result<Vec<String>> {
+        let (r, p) = self.secrets_aescbc()?;
+        if let RotationStage::NewKeySecond { new, writing } = self.rotation_stage() {
+            return Err(Error::field(
+                "keys",
+                format!(
+                    "{new:?} is not first yet ({writing:?} still writes): promote it, restart the API servers and re-encrypt before pruning"
+                ),
+            ));
+        }
+        let mut removed = Vec::new();
+        if let Some(aescbc) = self.resources[r].providers[p].aescbc.as_mut() {
+            removed = aescbc.keys.drain(1..).map(|k| k.name).collect();
+        }
+        Ok(removed)
+    }
+
+    /// Where this config stands in a rotation, judged from the key names: the newest key is
+    /// the highest `key<N>` (as [`Self::rotate`] names them).
+    pub fn rotation_stage(&self) -> RotationStage {
+        let keys = self.secrets_keys();
+        let writing = self.writing_key_name();
+        if keys.len() <= 1 {
+            return RotationStage::Single { writing };
+        }
+        let newest = keys
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| Some((k.name.strip_prefix("key")?.parse::<u64>().ok()?, i)))
+            .max()
+            .map(|(_, i)| i);
+        match newest {
+            Some(i) if i > 0 => RotationStage::NewKeySecond {
+                new: keys[i].name.clone(),
+                writing,
+            },
+            _ => RotationStage::NewKeyFirst {
+                writing,
+                old: keys[1..].iter().map(|k| k.name.clone()).collect(),
+            },
+        }
+    }
+
+    /// Whether a server with this config can read everything a server with `other` writes:
+    /// `other`'s first key (name and secret) is among this config's keys.
+    pub fn reads_writes_of(&self, other: &EncryptionConfig) -> bool {
+        match other.secrets_keys().first() {
+            Some(w) => self
+                .secrets_keys()
+                .iter()
+                .any(|k| k.name == w.name && k.secret == w.secret),
+            None => true,
+        }
+    }
+
+    fn writing_key_name(&self) -> String {
+        self.secrets_keys()
+            .first()
+            .map(|k| k.name.clone())
+            .unwrap_or_default()
+    }
+
+    fn secrets_aescbc(&self) -> Result<(usize, usize)> {
+        self.secrets_aescbc_index()
+            .ok_or_else(|| Error::field("resources", "no aescbc provider for secrets"))
     }
 
     fn next_key_name(&self) -> String {
@@ -444,6 +621,7 @@ mod tests {
         config
             .rotate_with(EncryptionKey::from_bytes("key7", &[2; 16]))
             .unwrap();
+        assert_eq!(config.promote().unwrap(), "key7");
         config
             .rotate_with(EncryptionKey::from_bytes("custom", &[3; 24]))
             .unwrap();
@@ -470,5 +648,48 @@ mod tests {
             serde_yaml::from_str(&render_encryption_config(&config).unwrap()).unwrap();
         let before: serde_yaml::Value = serde_yaml::from_str(text).unwrap();
         assert_eq!(again, before);
+    }
+
+    fn names(config: &EncryptionConfig) -> Vec<&str> {
+        config
+            .secrets_keys()
+            .iter()
+            .map(|k| k.name.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn stages_follow_the_documented_order() {
+        let mut config = EncryptionConfig::with_key(EncryptionKey::from_bytes("key1", &[1; 32]));
+        assert_eq!(
+            config.promote().unwrap_err().to_string(),
+            "keys: nothing to promote: \"key1\" is already the newest key and first; rotate first"
+        );
+        assert!(config.prune().unwrap().is_empty());
+        let stage0 = config.clone();
+        assert_eq!(config.rotate().unwrap(), "key2");
+        assert_eq!(names(&config), ["key1", "key2"]);
+        assert_eq!(config.rotation_stage().next_step(), Some("promote"));
+        let err = config.rotate().unwrap_err().to_string();
+        assert!(err.contains("rotation is under way"), "{err}");
+        let err = config.prune().unwrap_err().to_string();
+        assert!(err.contains("promote it"), "{err}");
+        let stage1 = config.clone();
+        assert_eq!(config.promote().unwrap(), "key2");
+        assert_eq!(names(&config), ["key2", "key1"]);
+        assert_eq!(config.rotation_stage().next_step(), Some("prune"));
+        let stage2 = config.clone();
+        assert_eq!(config.prune().unwrap(), ["key1"]);
+        assert_eq!(names(&config), ["key2"]);
+        let stage3 = config.clone();
+        // Neighbouring stages read each other's writes: a rollout server by server is safe.
+        for (a, b) in [(&stage0, &stage1), (&stage1, &stage2), (&stage2, &stage3)] {
+            assert!(a.reads_writes_of(b) && b.reads_writes_of(a));
+        }
+        // Skipping stage 1 (the old one-step rotation) is what breaks a rollout.
+        assert!(!stage0.reads_writes_of(&stage2));
+        // the identity provider stays last throughout
+        let text = render_encryption_config(&stage3).unwrap();
+        assert!(text.ends_with("  - identity: {}\n"), "{text}");
     }
 }

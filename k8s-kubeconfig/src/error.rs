@@ -80,6 +80,16 @@ pub enum Error {
         source: k8s_files::Error,
     },
 
+    /// Merging would replace entries of the target kubeconfig that differ from the incoming
+    /// ones (another cluster's, or older credentials).
+    #[error("{path} already has a different {}: merging would replace it", .clashes.join(", "))]
+    NameClash {
+        /// The target kubeconfig.
+        path: PathBuf,
+        /// The entries, as `user "c1-admin"`.
+        clashes: Vec<String>,
+    },
+
     /// Neither `$KUBECONFIG` nor `$HOME` says where the user's kubeconfig is.
     #[error("cannot locate the user's kubeconfig: neither $KUBECONFIG nor $HOME is set")]
     NoUserKubeconfig,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use k8s_files::Mode;
 
 use crate::error::{Error, Result};
-use crate::merge::{CurrentContext, merge_kubeconfig};
+use crate::merge::{CurrentContext, merge_kubeconfig, name_clashes};
 use crate::model::{Kubeconfig, parse_kubeconfig, render_kubeconfig};
 
 /// Where kubectl looks first: the first non-empty entry of `$KUBECONFIG`, else
@@ -65,6 +65,30 @@ pub fn merge_into_file(
     incoming: &Kubeconfig,
     current: CurrentContext,
 ) -> Result<Kubeconfig> {
+    merge_into_file_checked(path, incoming, current, Replace::Always)
+}
+
+/// What [`merge_into_file_checked`] does with an entry of the same name that differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replace {
+    /// Replace it, as kubectl does.
+    Always,
+    /// Refuse the whole merge ([`Error::NameClash`]) and leave the file untouched.
+    Never,
+}
+
+/// [`merge_into_file`], refusing ([`Replace::Never`]) to replace a cluster, user or context
+/// that exists in the file under the same name with different content (see
+/// [`name_clashes`](crate::name_clashes)). Merging the same entries again is not a clash.
+///
+/// # Errors
+/// As [`merge_into_file`]; [`Error::NameClash`] listing the entries when refusing.
+pub fn merge_into_file_checked(
+    path: &Path,
+    incoming: &Kubeconfig,
+    current: CurrentContext,
+    replace: Replace,
+) -> Result<Kubeconfig> {
     let target = match std::fs::canonicalize(path) {
         Ok(real) => real,
         Err(e) if e.kind() == ErrorKind::NotFound => path.to_path_buf(),
@@ -75,7 +99,17 @@ pub fn merge_into_file(
             });
         }
     };
-    let merged = merge_kubeconfig(read_kubeconfig(&target)?, incoming, current);
+    let base = read_kubeconfig(&target)?;
+    if replace == Replace::Never {
+        let clashes = name_clashes(&base, incoming);
+        if !clashes.is_empty() {
+            return Err(Error::NameClash {
+                path: target,
+                clashes: clashes.iter().map(|c| c.to_string()).collect(),
+            });
+        }
+    }
+    let merged = merge_kubeconfig(base, incoming, current);
     let text = render_kubeconfig(&merged)?;
     let write_err = |source| Error::Write {
         path: target.clone(),
@@ -114,5 +148,33 @@ mod tests {
             Some(PathBuf::from("/home/u/.kube/config"))
         );
         assert_eq!(user_kubeconfig_path_from(None, None), None);
+    }
+
+    #[test]
+    fn checked_merge_refuses_a_differing_namesake_and_leaves_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("config");
+        let mine = crate::parse_kubeconfig(
+            "users:\n- name: c1-admin\n  user: {token: mine}\ncontexts:\n- name: c1\n  context: {cluster: c1, user: c1-admin}\ncurrent-context: c1\n",
+        )
+        .unwrap();
+        let stale = "users:\n- name: c1-admin\n  user: {token: stale}\n";
+        std::fs::write(&path, stale).unwrap();
+        let err =
+            merge_into_file_checked(&path, &mine, CurrentContext::UseIncoming, Replace::Never)
+                .unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("already has a different user \"c1-admin\": merging would replace it"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), stale);
+        merge_into_file_checked(&path, &mine, CurrentContext::UseIncoming, Replace::Always)
+            .unwrap();
+        // the same entries again: no clash
+        let merged =
+            merge_into_file_checked(&path, &mine, CurrentContext::UseIncoming, Replace::Never)
+                .unwrap();
+        assert_eq!(merged.current_context, "c1");
     }
 }

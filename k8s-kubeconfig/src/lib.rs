@@ -9,8 +9,10 @@
 //! - merging a kubeconfig into another the way kubectl does ([`merge_kubeconfig`]), and into the
 //!   user's file ([`merge_into_file`], [`user_kubeconfig_path`]);
 //! - the `EncryptionConfiguration` ([`EncryptionConfig`]): generated with a random 32-byte
-//!   `aescbc` key, validated when read (the seed's legacy form accepted), rotated by adding a key
-//!   in front, and never replaced silently ([`prepare_encryption_config`]).
+//!   `aescbc` key, validated when read (the seed's legacy form accepted), never replaced silently
+//!   ([`prepare_encryption_config`]), and rotated in Kubernetes' documented stages
+//!   ([`EncryptionConfig::rotate`], [`EncryptionConfig::promote`], [`EncryptionConfig::prune`],
+//!   [`RotationStage`]).
 //!
 //! What it does not do: issue certificates (that is `k8s-pki`), pick file names or folders for
 //! the generated files (the caller writes them, e.g. with `k8s-files`), talk to a cluster, or
@@ -63,12 +65,15 @@ pub use build::{
 pub use encryption::{
     AescbcProvider, ENCRYPTION_API_VERSION, ENCRYPTION_KIND, EncryptionConfig, EncryptionKey,
     ExtraProviders, Identity, KEY_BYTES, LEGACY_ENCRYPTION_API_VERSION, LEGACY_ENCRYPTION_KIND,
-    Prepared, Provider, ResourceEncryption, parse_encryption_config, prepare_encryption_config,
-    render_encryption_config,
+    Prepared, Provider, ResourceEncryption, RotationStage, parse_encryption_config,
+    prepare_encryption_config, render_encryption_config,
 };
 pub use error::{Error, Result};
-pub use fs::{merge_into_file, read_kubeconfig, user_kubeconfig_path, user_kubeconfig_path_from};
-pub use merge::{CurrentContext, merge_kubeconfig};
+pub use fs::{
+    Replace, merge_into_file, merge_into_file_checked, read_kubeconfig, user_kubeconfig_path,
+    user_kubeconfig_path_from,
+};
+pub use merge::{CurrentContext, NameClash, merge_kubeconfig, name_clashes};
 pub use model::{
     Cluster, Context, Extra, KUBECONFIG_API_VERSION, KUBECONFIG_KIND, Kubeconfig, NamedCluster,
     NamedContext, NamedUser, Preferences, User, parse_kubeconfig, render_kubeconfig,

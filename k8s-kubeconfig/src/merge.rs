@@ -28,6 +28,53 @@ pub fn merge_kubeconfig(
     base
 }
 
+/// A cluster, user or context of the incoming kubeconfig whose name is taken in the base by a
+/// different entry: merging would replace it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameClash {
+    /// `cluster`, `user` or `context`.
+    pub kind: &'static str,
+    /// The name both use.
+    pub name: String,
+}
+
+impl std::fmt::Display for NameClash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {:?}", self.kind, self.name)
+    }
+}
+
+/// The entries [`merge_kubeconfig`] would replace with something different (an entry equal to
+/// the incoming one is not a clash: merging again changes nothing).
+pub fn name_clashes(base: &Kubeconfig, incoming: &Kubeconfig) -> Vec<NameClash> {
+    let mut clashes = Vec::new();
+    for c in &incoming.clusters {
+        if base.clusters.iter().any(|b| b.name == c.name && b != c) {
+            clashes.push(NameClash {
+                kind: "cluster",
+                name: c.name.clone(),
+            });
+        }
+    }
+    for u in &incoming.users {
+        if base.users.iter().any(|b| b.name == u.name && b != u) {
+            clashes.push(NameClash {
+                kind: "user",
+                name: u.name.clone(),
+            });
+        }
+    }
+    for c in &incoming.contexts {
+        if base.contexts.iter().any(|b| b.name == c.name && b != c) {
+            clashes.push(NameClash {
+                kind: "context",
+                name: c.name.clone(),
+            });
+        }
+    }
+    clashes
+}
+
 fn upsert<T: Clone>(into: &mut Vec<T>, from: &[T], name: impl Fn(&T) -> &String) {
     for entry in from {
         match into.iter_mut().find(|e| name(e) == name(entry)) {
@@ -102,5 +149,22 @@ current-context: k8s-admin
             CurrentContext::UseIncoming,
         );
         assert_eq!(merged, incoming);
+    }
+
+    #[test]
+    fn clashes_are_differing_entries_of_the_same_name() {
+        let base = parse_kubeconfig(BASE).unwrap();
+        let incoming = parse_kubeconfig(INCOMING).unwrap();
+        let clashes = name_clashes(&base, &incoming);
+        assert_eq!(
+            clashes,
+            [NameClash {
+                kind: "cluster",
+                name: "k8s".into()
+            }]
+        );
+        assert_eq!(clashes[0].to_string(), "cluster \"k8s\"");
+        let merged = merge_kubeconfig(base, &incoming, CurrentContext::Keep);
+        assert!(name_clashes(&merged, &incoming).is_empty());
     }
 }

@@ -265,6 +265,39 @@ impl Kubeconfig {
             .map(|c| &c.context)
     }
 
+    /// Renames user `from` to `to`, and every context's reference to it, e.g. the admin
+    /// kubeconfig's `admin` to `<cluster>-admin` before merging it into a user's kubeconfig.
+    /// A user already named `to` is replaced.
+    ///
+    /// # Errors
+    /// [`Error::InvalidField`] when there is no user `from` or `to` is empty.
+    pub fn rename_user(&mut self, from: &str, to: &str) -> Result<()> {
+        if to.is_empty() {
+            return Err(Error::field("users[].name", "must not be empty"));
+        }
+        if !self.users.iter().any(|u| u.name == from) {
+            return Err(Error::field(
+                "users[].name",
+                format!("no user named {from:?}"),
+            ));
+        }
+        if from == to {
+            return Ok(());
+        }
+        self.users.retain(|u| u.name != to);
+        for u in &mut self.users {
+            if u.name == from {
+                u.name = to.to_string();
+            }
+        }
+        for c in &mut self.contexts {
+            if c.context.user == from {
+                c.context.user = to.to_string();
+            }
+        }
+        Ok(())
+    }
+
     /// Renames context `from` to `to` (and `current-context` with it), e.g. before merging the
     /// admin kubeconfig's `default` context into a user's kubeconfig that has one already.
     /// A context already named `to` is replaced.

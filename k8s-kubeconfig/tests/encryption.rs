@@ -4,8 +4,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use k8s_kubeconfig::{
-    EncryptionConfig, Error, Prepared, parse_encryption_config, prepare_encryption_config,
-    render_encryption_config,
+    EncryptionConfig, Error, Prepared, RotationStage, parse_encryption_config,
+    prepare_encryption_config, render_encryption_config,
 };
 
 /// What the seed's heredoc writes (STEP 7), with a fixed key.
@@ -77,22 +77,46 @@ fn an_existing_file_is_kept_not_replaced() {
 }
 
 #[test]
-fn rotate_puts_a_new_key_first_and_keeps_the_old_second() {
+fn rotate_adds_a_new_key_second_and_promote_moves_it_first() {
     let old = key_b64(1, 32);
     let mut config = parse_encryption_config(&current_file(&[("key1", old.clone())])).unwrap();
     let name = config.rotate().unwrap();
     assert_eq!(name, "key2");
     let keys = config.secrets_keys();
     assert_eq!(keys.len(), 2);
-    assert_eq!(keys[0].name, "key2");
-    assert_eq!(keys[0].decode().unwrap().len(), 32);
-    assert_ne!(keys[0].secret.expose(), old);
-    assert_eq!(keys[1].name, "key1");
-    assert_eq!(keys[1].secret.expose(), old);
-    // the rotated file reads back the same
+    // the old key still writes; the new one only reads until promoted
+    assert_eq!(keys[0].name, "key1");
+    assert_eq!(keys[0].secret.expose(), old);
+    assert_eq!(keys[1].name, "key2");
+    assert_eq!(keys[1].decode().unwrap().len(), 32);
+    assert_ne!(keys[1].secret.expose(), old);
+    // the rotated file reads back the same, at the same stage
     let text = render_encryption_config(&config).unwrap();
-    assert_eq!(parse_encryption_config(&text).unwrap(), config);
+    let again = parse_encryption_config(&text).unwrap();
+    assert_eq!(again, config);
+    assert_eq!(
+        again.rotation_stage(),
+        RotationStage::NewKeySecond {
+            new: "key2".into(),
+            writing: "key1".into()
+        }
+    );
+    assert_eq!(config.promote().unwrap(), "key2");
+    assert_eq!(
+        config.rotation_stage(),
+        RotationStage::NewKeyFirst {
+            writing: "key2".into(),
+            old: vec!["key1".into()]
+        }
+    );
+    // a new rotation may start before the old keys are pruned
     assert_eq!(config.rotate().unwrap(), "key3");
+    let names: Vec<&str> = config
+        .secrets_keys()
+        .iter()
+        .map(|k| k.name.as_str())
+        .collect();
+    assert_eq!(names, ["key2", "key3", "key1"]);
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! How long a whole cluster PKI takes: 3+3 and 3+200 nodes with RSA-2048 and ECDSA P-256, and
-//! 3+1000 with P-256; plus one key generation alone, the floor RSA runs are judged against
+//! 3+1000 with P-256, also written to disk as `pki generate` does; plus one key generation alone, the floor RSA runs are judged against
 //! ((keys × keygen) ÷ cores); and signing alone with keys pre-generated (`k8s-hard up`).
 //!
 //! `cargo bench -p k8s-pki`
@@ -86,6 +86,32 @@ fn bench(c: &mut Criterion) {
         });
     }
     after_keys.finish();
+
+    // `k8s-hard pki generate` on an empty folder: keys, signatures and every file written
+    // durably (cfssljson layout: 2 files per certificate, keys 0600). The folder is a temp
+    // folder in K8S_HARD_BENCH_DIR (default: the system's), so the disk can be chosen.
+    let mut to_disk = c.benchmark_group("generate and save");
+    to_disk
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(30));
+    let pki = Pki::new(inputs(1000, KeyAlgorithm::EcdsaP256)).expect("valid inputs");
+    to_disk.bench_function("3+1000 ecdsa-p256", |b| {
+        b.iter_batched(
+            || match std::env::var_os("K8S_HARD_BENCH_DIR") {
+                Some(dir) => tempfile::tempdir_in(dir).expect("temp dir"),
+                None => tempfile::tempdir().expect("temp dir"),
+            },
+            |tmp| {
+                let bundle = pki.generate().expect("generates");
+                let written =
+                    k8s_pki::store::save(&tmp.path().join("pki"), &bundle).expect("saves");
+                black_box(written);
+                tmp
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    to_disk.finish();
 
     // Re-running on an unchanged PKI: parse, verify and compare everything, write nothing.
     let pki = Pki::new(inputs(200, KeyAlgorithm::EcdsaP256)).expect("valid inputs");

@@ -30,7 +30,7 @@ pub fn run(dir: &Path, args: &DownArgs, ui: &Ui) -> Result<bool> {
     })?;
     let clean = report.left_behind.is_empty();
     let purged = match (args.purge, clean) {
-        (true, true) => purge(dir, &spec.cluster)?,
+        (true, true) => purge(dir)?,
         (true, false) => {
             ui.warn(
                 "local files kept: AWS resources are left behind, and deleting them may still need the key and state",
@@ -56,9 +56,9 @@ pub fn run(dir: &Path, args: &DownArgs, ui: &Ui) -> Result<bool> {
 }
 
 /// Removes everything `up` generated in `dir`; cluster.yaml stays.
-fn purge(dir: &Path, cluster: &str) -> Result<Vec<PathBuf>> {
+fn purge(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
-    for path in Layout::new(dir).generated(cluster) {
+    for path in Layout::new(dir).generated() {
         let result = match std::fs::symlink_metadata(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => Err(e),

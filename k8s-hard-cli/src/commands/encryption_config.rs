@@ -1,12 +1,15 @@
-//! `k8s-hard encryption-config generate | rotate` (seed STEP 7).
+//! `k8s-hard encryption-config generate | rotate | promote | prune | status`
+//! ("Kubernetes from the ground up" STEP 7, and key rotation in Kubernetes' documented stages).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use k8s_files::{Mode, write_file};
 use k8s_kubeconfig::{
-    Prepared, parse_encryption_config, prepare_encryption_config, render_encryption_config,
+    EncryptionConfig, Prepared, RotationStage, parse_encryption_config, prepare_encryption_config,
+    render_encryption_config,
 };
+use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::EncryptionCommand;
@@ -14,8 +17,11 @@ use crate::output::Ui;
 
 /// `<dir>/encryption-config.yaml`.
 pub fn path(dir: &Path) -> PathBuf {
-    dir.join("encryption-config.yaml")
+    dir.join(FILE_NAME)
 }
+
+/// How existing secrets are re-encrypted with the key that writes now.
+pub const REENCRYPT: &str = "kubectl get secrets -A -o json | kubectl replace -f -";
 
 fn read_existing(file: &Path) -> Result<Option<String>> {
     match std::fs::read_to_string(file) {
@@ -28,7 +34,10 @@ fn read_existing(file: &Path) -> Result<Option<String>> {
 pub fn run(dir: &Path, cmd: &EncryptionCommand, ui: &Ui) -> Result<bool> {
     match cmd {
         EncryptionCommand::Generate => generate(dir, ui).map(|_| true),
-        EncryptionCommand::Rotate => rotate(dir, ui).map(|()| true),
+        EncryptionCommand::Rotate => stage(dir, Step::Rotate, ui).map(|()| true),
+        EncryptionCommand::Promote => stage(dir, Step::Promote, ui).map(|()| true),
+        EncryptionCommand::Prune => stage(dir, Step::Prune, ui).map(|()| true),
+        EncryptionCommand::Status => status(dir, ui).map(|()| true),
     }
 }
 
@@ -56,12 +65,7 @@ pub fn generate(dir: &Path, ui: &Ui) -> Result<&'static str> {
             Mode::Secret,
         )?;
     }
-    let keys: Vec<&str> = prepared
-        .config()
-        .secrets_keys()
-        .iter()
-        .map(|k| k.name.as_str())
-        .collect();
+    let keys = key_names(prepared.config());
     match what {
         "kept" => ui.detail(format!(
             "kept {} (keys: {})",
@@ -84,34 +88,425 @@ pub fn generate(dir: &Path, ui: &Ui) -> Result<&'static str> {
     Ok(what)
 }
 
-fn rotate(dir: &Path, ui: &Ui) -> Result<()> {
-    let file = path(dir);
-    let text = read_existing(&file)?.with_context(|| {
+fn key_names(config: &EncryptionConfig) -> Vec<String> {
+    config
+        .secrets_keys()
+        .iter()
+        .map(|k| k.name.clone())
+        .collect()
+}
+
+fn load(file: &Path) -> Result<EncryptionConfig> {
+    let text = read_existing(file)?.with_context(|| {
         format!(
             "{} does not exist: run `k8s-hard encryption-config generate` first",
             file.display()
         )
     })?;
-    let mut config = parse_encryption_config(&text)
-        .with_context(|| format!("{}: invalid encryption config", file.display()))?;
-    let new = config.rotate()?;
+    parse_encryption_config(&text)
+        .with_context(|| format!("{}: invalid encryption config", file.display()))
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Rotate,
+    Promote,
+    Prune,
+}
+
+/// What to do after reaching `stage`, as one sentence.
+pub fn next_steps(stage: &RotationStage) -> String {
+    let rollout = "`k8s-hard distribute`, then restart kube-apiserver on every master";
+    match stage {
+        RotationStage::Single { .. } => format!(
+            "nothing pending; after a prune: {rollout}. Next rotation: `k8s-hard encryption-config rotate`"
+        ),
+        RotationStage::NewKeySecond { .. } => format!(
+            "{rollout} (each can now read with the new key); then `k8s-hard encryption-config promote`"
+        ),
+        RotationStage::NewKeyFirst { .. } => format!(
+            "{rollout} (new secrets are then written with the new key); then re-encrypt every secret: `{REENCRYPT}`; back up etcd; then `k8s-hard encryption-config prune`"
+        ),
+    }
+}
+
+fn stage(dir: &Path, step: Step, ui: &Ui) -> Result<()> {
+    let file = path(dir);
+    let mut config = load(&file)?;
+    let done = match step {
+        Step::Rotate => {
+            let new = config.rotate()?;
+            format!(
+                "added key {new} second: every API server can read with it, none writes with it yet"
+            )
+        }
+        Step::Promote => {
+            let new = config.promote()?;
+            format!(
+                "moved key {new} first: API servers given this file write with it; the old keys stay to read"
+            )
+        }
+        Step::Prune => {
+            let removed = config.prune()?;
+            if removed.is_empty() {
+                format!(
+                    "nothing to prune: {} is the only key",
+                    key_names(&config).join(", ")
+                )
+            } else {
+                format!(
+                    "removed {} (make sure every secret was re-encrypted first: `{REENCRYPT}`)",
+                    removed.join(", ")
+                )
+            }
+        }
+    };
     write_file(
         &file,
         render_encryption_config(&config)?.as_bytes(),
         Mode::Secret,
     )?;
-    let keys: Vec<&str> = config
-        .secrets_keys()
-        .iter()
-        .map(|k| k.name.as_str())
-        .collect();
-    ui.status(format!(
-        "added key {new} first in {}; older keys stay to read existing secrets ({}). Distribute it to every master and restart kube-apiserver",
-        file.display(),
-        keys.join(", ")
-    ));
+    let stage = config.rotation_stage();
+    let keys = key_names(&config);
+    ui.status(format!("{}: {done}", file.display()));
+    ui.status(format!("next: {}", next_steps(&stage)));
     ui.result(
-        &json!({ "file": file, "new_key": new, "keys": keys }),
+        &json!({
+            "file": file,
+            "keys": keys,
+            "stage": stage,
+            "next": next_steps(&stage),
+        }),
         String::new,
     )
+}
+
+fn status(dir: &Path, ui: &Ui) -> Result<()> {
+    let file = path(dir);
+    let config = load(&file)?;
+    let stage = config.rotation_stage();
+    let keys = key_names(&config);
+    ui.result(
+        &json!({ "file": file, "keys": keys, "stage": stage, "next": next_steps(&stage) }),
+        || {
+            format!(
+                "{}: {stage} (keys in order: {})\nnext: {}\n",
+                file.display(),
+                keys.join(", "),
+                next_steps(&stage)
+            )
+        },
+    )
+}
+
+/// One master's copy of encryption-config.yaml, as `status` found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteCopy {
+    /// The node has no such file.
+    Missing,
+    /// Byte for byte the local file (same sha256).
+    SameAsLocal,
+    /// Not the local file; its contents were not read.
+    Differs,
+    /// The file's text (read over SSH).
+    #[allow(dead_code)] // the distribution check reports hashes only; a reader may add texts
+    Text(String),
+    /// The node could not be checked; why.
+    Unknown(String),
+}
+
+/// Where one master stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MasterStage {
+    /// The node.
+    pub node: String,
+    /// Whether its copy is byte for byte the local file.
+    pub same_as_local: bool,
+    /// Its copy's stage, when known (the local stage when it is the same file).
+    pub stage: Option<RotationStage>,
+    /// What is wrong with it, if anything.
+    pub problem: Option<String>,
+}
+
+/// The masters' copies of the encryption config, judged together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MastersEncryption {
+    /// The local file's stage.
+    pub local_stage: RotationStage,
+    /// Every master has the local file, byte for byte.
+    pub all_same: bool,
+    /// Whether every copy can read what every other writes (a mix that is a rollout in
+    /// progress, not a fault): `Some(false)` when one cannot, or a copy is missing; `None`
+    /// when a differing copy's contents are unknown.
+    pub compatible: Option<bool>,
+    /// Per master.
+    pub masters: Vec<MasterStage>,
+    /// One line for people: the stage and what to do next.
+    pub summary: String,
+}
+
+/// For `k8s-hard status`: given the local encryption-config.yaml's text and each master's
+/// copy, tells which stage of a rotation the masters are in, whether they all have the same
+/// file, and whether a mix is safe (every copy can read what every other writes) or not.
+///
+/// # Errors
+/// When the local text is not a valid encryption config.
+#[allow(dead_code)] // called through `masters_stage_from_report` once `status` is wired
+pub fn masters_stage(local: &str, copies: &[(String, RemoteCopy)]) -> Result<MastersEncryption> {
+    let local_config = parse_encryption_config(local).context("local encryption-config.yaml")?;
+    let local_stage = local_config.rotation_stage();
+    let mut masters = Vec::new();
+    // Per master: Some(Some(config)) known contents, Some(None) missing/invalid, None unknown.
+    let mut known: Vec<Option<Option<EncryptionConfig>>> = Vec::new();
+    for (node, copy) in copies {
+        let (same, config, problem): (bool, Option<Option<EncryptionConfig>>, Option<String>) =
+            match copy {
+                RemoteCopy::Missing => (
+                    false,
+                    Some(None),
+                    Some("no encryption-config.yaml".to_string()),
+                ),
+                RemoteCopy::SameAsLocal => (true, Some(Some(local_config.clone())), None),
+                RemoteCopy::Differs => {
+                    (false, None, Some("differs from the local file".to_string()))
+                }
+                RemoteCopy::Unknown(why) => (false, None, Some(why.clone())),
+                RemoteCopy::Text(text) => match parse_encryption_config(text) {
+                    Ok(c) => (text == local, Some(Some(c)), None),
+                    Err(e) => (false, Some(None), Some(format!("invalid: {e}"))),
+                },
+            };
+        masters.push(MasterStage {
+            node: node.clone(),
+            same_as_local: same,
+            stage: config
+                .as_ref()
+                .and_then(|c| c.as_ref().map(EncryptionConfig::rotation_stage)),
+            problem,
+        });
+        known.push(config);
+    }
+    let all_same = masters.iter().all(|m| m.same_as_local);
+    let compatible = if known.iter().any(|k| matches!(k, Some(None))) {
+        Some(false)
+    } else if known.iter().any(Option::is_none) {
+        None
+    } else {
+        let configs: Vec<&EncryptionConfig> = known.iter().flatten().flatten().collect();
+        Some(
+            configs
+                .iter()
+                .all(|a| configs.iter().all(|b| a.reads_writes_of(b))),
+        )
+    };
+    let summary = if all_same {
+        format!(
+            "every master has the local file: {local_stage}; next: {}",
+            next_steps(&local_stage)
+        )
+    } else {
+        let same = masters.iter().filter(|m| m.same_as_local).count();
+        let verdict = match compatible {
+            Some(true) => {
+                "safe mix (each can read what the others write): finish with `k8s-hard distribute` and restart kube-apiserver where it changed"
+            }
+            Some(false) => {
+                "NOT safe: a master lacks the file or writes with a key another cannot read; `k8s-hard distribute` and restart kube-apiserver on every master before anything else"
+            }
+            None => {
+                "finish with `k8s-hard distribute` and restart kube-apiserver where it changed before the next stage"
+            }
+        };
+        format!(
+            "{same} of {} masters have the local file ({local_stage}); {verdict}",
+            masters.len()
+        )
+    };
+    Ok(MastersEncryption {
+        local_stage,
+        all_same,
+        compatible,
+        masters,
+        summary,
+    })
+}
+
+/// [`masters_stage`] from a check-only distribution report (what `status` already has): every
+/// node that is sent `encryption-config.yaml` (the masters) is judged by that file's status.
+///
+/// # Errors
+/// When the local text is not a valid encryption config.
+#[allow(dead_code)] // for `k8s-hard status`
+pub fn masters_stage_from_report(
+    local: &str,
+    report: &k8s_distribute::UploadReport,
+) -> Result<MastersEncryption> {
+    use k8s_distribute::FileStatus;
+    let copies: Vec<(String, RemoteCopy)> = report
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            let file = n.files.iter().find(|f| f.name == FILE_NAME)?;
+            let copy = match (&n.error, &file.status) {
+                (Some(e), _) => RemoteCopy::Unknown(format!("unreachable: {e}")),
+                (None, s) if s.is_in_place() => RemoteCopy::SameAsLocal,
+                (None, FileStatus::WouldFixMode) => RemoteCopy::SameAsLocal,
+                (None, FileStatus::WouldSend(why)) if why.contains("missing") => {
+                    RemoteCopy::Missing
+                }
+                (None, FileStatus::WouldSend(_)) => RemoteCopy::Differs,
+                (None, other) => RemoteCopy::Unknown(format!("{other:?}")),
+            };
+            Some((n.node.clone(), copy))
+        })
+        .collect();
+    masters_stage(local, &copies)
+}
+
+/// The file's name, here and on the nodes.
+pub const FILE_NAME: &str = "encryption-config.yaml";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_kubeconfig::EncryptionKey;
+
+    fn text(config: &EncryptionConfig) -> String {
+        render_encryption_config(config).unwrap()
+    }
+
+    #[test]
+    fn masters_stage_tells_a_rollout_from_a_fault() {
+        let mut c = EncryptionConfig::with_key(EncryptionKey::from_bytes("key1", &[1; 32]));
+        let stage0 = text(&c);
+        c.rotate_with(EncryptionKey::from_bytes("key2", &[2; 32]))
+            .unwrap();
+        let stage1 = text(&c);
+        c.promote().unwrap();
+        let stage2 = text(&c);
+
+        let all = masters_stage(
+            &stage1,
+            &[
+                ("m0".into(), RemoteCopy::Text(stage1.clone())),
+                ("m1".into(), RemoteCopy::SameAsLocal),
+            ],
+        )
+        .unwrap();
+        assert!(all.all_same && all.compatible == Some(true), "{all:?}");
+        assert!(all.summary.contains("promote"), "{}", all.summary);
+
+        // Stage 1 reached two of three masters: safe.
+        let rollout = masters_stage(
+            &stage1,
+            &[
+                ("m0".into(), RemoteCopy::Text(stage1.clone())),
+                ("m1".into(), RemoteCopy::Text(stage1.clone())),
+                ("m2".into(), RemoteCopy::Text(stage0.clone())),
+            ],
+        )
+        .unwrap();
+        assert!(
+            !rollout.all_same && rollout.compatible == Some(true),
+            "{rollout:?}"
+        );
+        assert!(rollout.summary.starts_with("2 of 3"), "{}", rollout.summary);
+
+        // Stage 2 on a master that never got stage 1: the old one cannot read its writes.
+        let fault = masters_stage(
+            &stage2,
+            &[
+                ("m0".into(), RemoteCopy::Text(stage2.clone())),
+                ("m1".into(), RemoteCopy::Text(stage0)),
+                ("m2".into(), RemoteCopy::Missing),
+            ],
+        )
+        .unwrap();
+        assert_eq!(fault.compatible, Some(false), "{fault:?}");
+        assert!(fault.summary.contains("NOT safe"), "{}", fault.summary);
+        assert_eq!(
+            fault.masters[2].problem.as_deref(),
+            Some("no encryption-config.yaml")
+        );
+        // Stage 2 on one master, stage 0 on the other: unsafe without the missing one too.
+        let unsafe_pair = masters_stage(
+            &stage2,
+            &[
+                ("m0".into(), RemoteCopy::Text(stage2.clone())),
+                (
+                    "m1".into(),
+                    RemoteCopy::Text(text(&EncryptionConfig::with_key(
+                        EncryptionKey::from_bytes("key1", &[1; 32]),
+                    ))),
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(unsafe_pair.compatible, Some(false), "{unsafe_pair:?}");
+        // Only hashes: a differing copy's safety is unknown.
+        let hashes = masters_stage(
+            &stage2,
+            &[
+                ("m0".into(), RemoteCopy::SameAsLocal),
+                ("m1".into(), RemoteCopy::Differs),
+            ],
+        )
+        .unwrap();
+        assert_eq!(hashes.compatible, None, "{hashes:?}");
+        assert!(hashes.summary.starts_with("1 of 2"), "{}", hashes.summary);
+    }
+
+    #[test]
+    fn status_report_maps_to_copies() {
+        use k8s_distribute::{FileReport, FileStatus, NodeReport, UploadReport};
+        let local = text(&EncryptionConfig::with_key(EncryptionKey::from_bytes(
+            "key1", &[1; 32],
+        )));
+        let node = |name: &str, status: FileStatus| NodeReport {
+            node: name.into(),
+            address: "127.0.0.1:22".into(),
+            files: vec![
+                FileReport {
+                    name: "ca.pem".into(),
+                    status: FileStatus::Unchanged,
+                },
+                FileReport {
+                    name: FILE_NAME.into(),
+                    status,
+                },
+            ],
+            error: None,
+        };
+        let report = UploadReport {
+            nodes: vec![
+                node("m0", FileStatus::Unchanged),
+                node("m1", FileStatus::WouldSend("missing on the node".into())),
+                node(
+                    "m2",
+                    FileStatus::WouldSend("differs from the local file".into()),
+                ),
+                NodeReport {
+                    node: "w0".into(),
+                    address: "127.0.0.1:22".into(),
+                    files: vec![],
+                    error: None,
+                },
+            ],
+        };
+        let got = masters_stage_from_report(&local, &report).unwrap();
+        let names: Vec<(&str, bool, Option<&str>)> = got
+            .masters
+            .iter()
+            .map(|m| (m.node.as_str(), m.same_as_local, m.problem.as_deref()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("m0", true, None),
+                ("m1", false, Some("no encryption-config.yaml")),
+                ("m2", false, Some("differs from the local file")),
+            ]
+        );
+        assert_eq!(got.compatible, Some(false));
+    }
 }

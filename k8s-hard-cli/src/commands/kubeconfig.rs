@@ -3,10 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use k8s_files::{Mode, ensure_private_dir, write_if_changed};
+use k8s_files::{FileWrite, Mode, ensure_private_dir, write_files_if_changed};
 use k8s_kubeconfig::{
-    ApiEndpoint, Component, Credentials, CurrentContext, ServerChoice, WorkerNode,
-    build_kubeconfig, merge_into_file, read_kubeconfig, render_kubeconfig, user_kubeconfig_path,
+    ApiEndpoint, Component, Credentials, CurrentContext, Replace, ServerChoice, WorkerNode,
+    build_kubeconfig, merge_into_file_checked, read_kubeconfig, render_kubeconfig,
+    user_kubeconfig_path,
 };
 use k8s_pki::store;
 use serde::Serialize;
@@ -40,8 +41,8 @@ pub fn run(dir: &Path, cmd: &KubeconfigCommand, ui: &Ui) -> Result<bool> {
             report(&results, ui)?;
             Ok(true)
         }
-        KubeconfigCommand::UseAdmin { kubeconfig } => {
-            use_admin(dir, kubeconfig.as_deref(), ui).map(|()| true)
+        KubeconfigCommand::UseAdmin { kubeconfig, force } => {
+            use_admin(dir, kubeconfig.as_deref(), *force, ui).map(|()| true)
         }
     }
 }
@@ -87,6 +88,7 @@ pub fn generate(
     let out_dir = kubeconfig_dir(dir);
     ensure_private_dir(&out_dir)?;
     let mut results = Vec::new();
+    let mut rendered = Vec::new();
     let mut skipped = Vec::new();
     for component in components(cluster) {
         let file = out_dir.join(component.file_name());
@@ -112,18 +114,26 @@ pub fn generate(
         let kubeconfig = build_kubeconfig(&component, &cluster.spec.name, &server, &credentials)
             .with_context(|| format!("building {}", file.display()))?;
         let text = render_kubeconfig(&kubeconfig)?;
-        let written = write_if_changed(&file, text.as_bytes(), Mode::Secret)?;
-        let status = if written { "written" } else { "unchanged" };
-        if written {
+        rendered.push((file, component.user_name(), server.url(), text));
+    }
+    // One batch: written and flushed in parallel, renamed, one folder flush.
+    let batch: Vec<FileWrite> = rendered
+        .iter()
+        .map(|(file, _, _, text)| FileWrite::new(file, text.as_bytes(), Mode::Secret))
+        .collect();
+    let written = write_files_if_changed(&batch)?;
+    for (file, user, server, _) in rendered {
+        let changed = written.contains(&file);
+        if changed {
             ui.status(format!("wrote     {}", file.display()));
         } else {
             ui.detail(format!("unchanged {}", file.display()));
         }
         results.push(FileResult {
             file,
-            user: component.user_name(),
-            server: Some(server.url()),
-            status,
+            user,
+            server: Some(server),
+            status: if changed { "written" } else { "unchanged" },
         });
     }
     if !skipped.is_empty() {
@@ -166,7 +176,17 @@ fn report(results: &[FileResult], ui: &Ui) -> Result<()> {
     })
 }
 
-fn use_admin(dir: &Path, target: Option<&Path>, ui: &Ui) -> Result<()> {
+/// The names `use-admin` merges under, kubectl-style and carrying the cluster's name so that
+/// two clusters' admins live side by side: (cluster, user, context).
+pub fn admin_entry_names(cluster: &str) -> (String, String, String) {
+    (
+        cluster.to_string(),
+        format!("{cluster}-admin"),
+        cluster.to_string(),
+    )
+}
+
+fn use_admin(dir: &Path, target: Option<&Path>, force: bool, ui: &Ui) -> Result<()> {
     let cluster = Cluster::load(dir)?;
     let admin = kubeconfig_dir(dir).join(Component::Admin.file_name());
     let mut kubeconfig = read_kubeconfig(&admin).with_context(|| {
@@ -175,22 +195,34 @@ fn use_admin(dir: &Path, target: Option<&Path>, ui: &Ui) -> Result<()> {
             admin.display()
         )
     })?;
-    // The seed calls the context `default`; in the user's file it is named after the cluster
-    // so it neither clobbers nor is clobbered by another cluster's `default`.
-    let name = cluster.spec.name.clone();
-    kubeconfig.rename_context(k8s_kubeconfig::DEFAULT_CONTEXT, &name)?;
+    // "Kubernetes from the ground up" names the user `admin` and the context `default`; in
+    // the user's file both carry the cluster's name, so that neither clobbers nor is
+    // clobbered by another cluster's `admin` or `default`. The cluster entry already does.
+    let (cluster_name, user, context) = admin_entry_names(&cluster.spec.name);
+    kubeconfig.rename_context(k8s_kubeconfig::DEFAULT_CONTEXT, &context)?;
+    kubeconfig.rename_user(&Component::Admin.user_name(), &user)?;
     let target = match target {
         Some(t) => t.to_path_buf(),
         None => user_kubeconfig_path()?,
     };
-    merge_into_file(&target, &kubeconfig, CurrentContext::UseIncoming)
+    let replace = if force {
+        Replace::Always
+    } else {
+        Replace::Never
+    };
+    merge_into_file_checked(&target, &kubeconfig, CurrentContext::UseIncoming, replace)
         .with_context(|| format!("merging into {}", target.display()))?;
     ui.status(format!(
-        "merged context {name:?} into {} and made it current: try `kubectl get nodes`",
+        "merged cluster {cluster_name:?}, user {user:?} and context {context:?} into {} and made the context current: try `kubectl get nodes`",
         target.display()
     ));
     ui.result(
-        &serde_json::json!({ "kubeconfig": target, "context": name }),
+        &serde_json::json!({
+            "kubeconfig": target,
+            "cluster": cluster_name,
+            "user": user,
+            "context": context,
+        }),
         String::new,
     )
 }

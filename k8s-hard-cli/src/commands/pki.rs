@@ -90,6 +90,10 @@ pub fn generate_with_keys(
         ui.warn(w);
     }
     let pki_dir = Cluster::pki_dir(dir);
+    // What an interrupted run left (the caller holds DIR's lock): finish or set it aside.
+    if let Some(recovery) = store::recover(&pki_dir)? {
+        ui.status(format!("{}: {recovery}", pki_dir.display()));
+    }
     let existing = store::load(&pki_dir, pki.specs())?;
     let bundle = ui.spin("generating keys and certificates", || {
         pki.reconcile_with_keys(&existing, &options, keys)
@@ -123,9 +127,16 @@ pub fn check_rows(dir: &Path, cluster: &Cluster) -> Result<Vec<CheckRow>> {
 }
 
 fn check(dir: &Path, ui: &Ui) -> Result<bool> {
-    let (cluster, _) = load(dir, ui)?;
+    // Read-only (it takes no lock): no default cluster.yaml is written here.
+    let cluster = Cluster::load(dir)?;
     let rows = check_rows(dir, &cluster)?;
     let ok = rows.iter().all(|r| r.problems.is_empty());
+    if store::has_pending_ca(&Cluster::pki_dir(dir)) {
+        ui.warn(format!(
+            "an interrupted run left {}: `k8s-hard pki generate` finishes writing its CA",
+            Cluster::pki_dir(dir).join(store::CA_PENDING).display()
+        ));
+    }
     ui.result(&rows, || check_table(&rows))?;
     if !ok {
         let bad = rows.iter().filter(|r| !r.problems.is_empty()).count();

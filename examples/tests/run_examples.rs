@@ -1,7 +1,7 @@
 //! Every example is built by `cargo test` and run here, its output judged by openssl.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use k8s_hard_tests::openssl;
 
@@ -194,4 +194,129 @@ fn distribute_files_to_real_sshd_hosts() {
     }
     let second = run();
     assert!(String::from_utf8_lossy(&second.stdout).contains("0 sent, 1 unchanged"));
+}
+
+/// `aws_infra_plan_apply` with the environment a user would have, pointed at moto: dummy
+/// credentials, `AWS_ENDPOINT_URL`, no instance metadata, a HOME of its own (never the real
+/// ~/.aws).
+fn aws_infra(home: &Path, dir: &Path, cluster: &str, extra: &[&str]) -> Output {
+    aws_infra_command(home, dir, cluster)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn aws_infra_command(home: &Path, dir: &Path, cluster: &str) -> Command {
+    use k8s_hard_tests::moto::{ACCESS_KEY_ID, Moto, SECRET_ACCESS_KEY, UBUNTU_IMAGE_NAME};
+    let mut cmd = Command::new(example("aws_infra_plan_apply"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("AWS_ENDPOINT_URL", Moto::shared().url())
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .arg(dir)
+        .args([cluster, "1", "2", "--image-name", UBUNTU_IMAGE_NAME]);
+    cmd
+}
+
+fn success(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Every line of a plan that still has to make the whole cluster: one of each kind, an
+/// instance per node, a route per worker.
+fn assert_plans_everything(plan: &str, cluster: &str) {
+    for kind in [
+        "vpc",
+        "dhcp options",
+        "subnet",
+        "internet gateway",
+        "route table",
+        "security group",
+        "load balancer",
+        "target group",
+        "listener",
+        "key pair",
+    ] {
+        assert!(plan.contains(&format!("create {kind} ")), "{kind}: {plan}");
+    }
+    for node in ["master-0", "worker-0", "worker-1"] {
+        let line = format!("create instance {cluster}-{node}\n");
+        assert!(plan.contains(&line), "{plan}");
+    }
+    assert_eq!(plan.matches("create route 172.20.").count(), 2, "{plan}");
+}
+
+#[test]
+fn aws_infra_plan_apply_against_moto() {
+    use k8s_hard_tests::moto::{Moto, REGION};
+
+    Moto::shared().warm_up();
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, dir) = (tmp.path().join("home"), tmp.path().join("cluster"));
+    std::fs::create_dir_all(&home).unwrap();
+    // moto keeps one state for every test of this binary: a name of our own.
+    let cluster = format!("ex-infra-{}", std::process::id());
+    let region = ["--region", REGION];
+
+    let first = success(&aws_infra(&home, &dir, &cluster, &region));
+    assert_plans_everything(&first, &cluster);
+    let id = std::fs::read_to_string(dir.join("installation-id")).unwrap();
+    assert_eq!(id.trim().len(), 32, "{id:?}");
+    // A plan makes nothing: the next one still plans everything, with the same installation.
+    assert!(!dir.join("state.json").exists());
+    let second = success(&aws_infra(&home, &dir, &cluster, &region));
+    assert_eq!(first, second);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("installation-id")).unwrap(),
+        id
+    );
+
+    let apply = aws_infra(&home, &dir, &cluster, &["--region", REGION, "--apply"]);
+    let out = success(&apply);
+    assert!(
+        out.contains(&format!("API endpoint: https://{cluster}-")) && out.contains(":6443\n"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("worker-1: i-") && l.contains(" private 172.31.0.21")),
+        "{out}"
+    );
+    assert!(String::from_utf8_lossy(&apply.stderr).contains("created  vpc vpc-"));
+    assert!(dir.join("state.json").is_file());
+    assert!(dir.join(format!("ssh/{cluster}.id_rsa")).is_file());
+
+    // The region from the AWS chain (AWS_REGION) instead of --region: same cluster.
+    let again = success(
+        &aws_infra_command(&home, &dir, &cluster)
+            .env("AWS_REGION", REGION)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(again.trim(), "nothing to do: every resource is in place");
+
+    let destroy = success(&aws_infra(
+        &home,
+        &dir,
+        &cluster,
+        &["--region", REGION, "--destroy"],
+    ));
+    assert!(destroy.contains("deleted instance i-"), "{destroy}");
+    assert!(
+        destroy.contains(&format!("nothing left of {cluster} in AWS")),
+        "{destroy}"
+    );
+    assert_plans_everything(
+        &success(&aws_infra(&home, &dir, &cluster, &region)),
+        &cluster,
+    );
 }

@@ -320,3 +320,186 @@ fn aws_infra_plan_apply_against_moto() {
         &cluster,
     );
 }
+
+/// What the tutorial puts on each node (STEP 5–7), with modes: file name, mode, and where the
+/// pipeline keeps it locally (relative to its folder).
+fn tutorial_files(master: bool, node: &str) -> Vec<(String, u32, String)> {
+    let pem = |n: &str, mode| (n.to_string(), mode, format!("pki/{n}"));
+    let kc = |n: &str| (n.to_string(), 0o600, format!("kubeconfigs/{n}"));
+    if master {
+        vec![
+            pem("ca.pem", 0o644),
+            pem("ca-key.pem", 0o600),
+            pem("service-account.pem", 0o644),
+            pem("service-account-key.pem", 0o600),
+            pem("master-kubernetes.pem", 0o644),
+            pem("master-kubernetes-key.pem", 0o600),
+            kc("kube-controller-manager.kubeconfig"),
+            kc("kube-scheduler.kubeconfig"),
+            kc("admin.kubeconfig"),
+            (
+                "encryption-config.yaml".into(),
+                0o600,
+                "encryption-config.yaml".into(),
+            ),
+        ]
+    } else {
+        vec![
+            pem("ca.pem", 0o644),
+            pem(&format!("{node}.pem"), 0o644),
+            pem(&format!("{node}-key.pem"), 0o600),
+            kc(&format!("{node}.kubeconfig")),
+            kc("kube-proxy.kubeconfig"),
+        ]
+    }
+}
+
+/// Every file in a host's home but sshd's own `.ssh`.
+fn files_in(home: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(home)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".ssh")
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn custom_bootstrap_to_real_sshd_hosts() {
+    use std::os::unix::fs::PermissionsExt;
+
+    use k8s_hard_tests::sshd::SshdHosts;
+
+    let hosts = SshdHosts::start(&["127.0.0.40", "127.0.0.41", "127.0.0.42"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, dir) = (tmp.path().join("home"), tmp.path().join("bootstrap"));
+    std::fs::create_dir_all(&home).unwrap();
+    // (master?, name, private IP) on hosts 0, 1, 2.
+    let nodes = [
+        (true, "cp-1", "10.0.0.10"),
+        (false, "node-1", "10.0.0.21"),
+        (false, "node-2", "10.0.0.22"),
+    ];
+    let node_args: Vec<String> = nodes
+        .iter()
+        .zip(hosts.hosts())
+        .map(|((master, name, ip), h)| {
+            let role = if *master { "master" } else { "worker" };
+            format!("{role}:{name}:{ip}:{}:{}", h.address(), h.port())
+        })
+        .collect();
+    let run = |dir: &Path, known_hosts: &Path| {
+        let out = Command::new(example("custom_bootstrap"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .arg(dir)
+            .args(["--endpoint", "k8s-api.example.test:6443"])
+            .args(["--user", &hosts.user()])
+            .arg("--key")
+            .arg(hosts.client_key())
+            .arg("--known-hosts")
+            .arg(known_hosts)
+            .args(["--cluster", "on-prem"])
+            .args(&node_args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+
+    // Hosts missing from known_hosts are refused: nothing is sent to them.
+    let empty = tmp.path().join("empty_known_hosts");
+    std::fs::write(&empty, "").unwrap();
+    let (ok, out) = run(&tmp.path().join("refused"), &empty);
+    assert!(!ok && out.matches(": failed: ").count() == 3, "{out}");
+    for h in hosts.hosts() {
+        assert!(files_in(h.home()).is_empty(), "{:?}", files_in(h.home()));
+    }
+
+    let known_hosts = hosts.write_known_hosts();
+    let (ok, first) = run(&dir, &known_hosts);
+    assert!(ok, "{first}");
+    assert!(first.contains("pki: created node-2\n"), "{first}");
+    assert!(
+        first.contains("kubeconfig: wrote node-1.kubeconfig (https://k8s-api.example.test:6443)")
+    );
+    assert!(first.contains("kubeconfig: wrote kube-scheduler.kubeconfig (https://127.0.0.1:6443)"));
+    for ((master, name, _), h) in nodes.iter().zip(hosts.hosts()) {
+        let expected = tutorial_files(*master, name);
+        let mut names: Vec<String> = expected.iter().map(|(n, _, _)| n.clone()).collect();
+        names.sort();
+        assert_eq!(files_in(h.home()), names, "{name}");
+        for (file, mode, local) in &expected {
+            let remote = h.home().join(file);
+            assert_eq!(
+                std::fs::read(&remote).unwrap(),
+                std::fs::read(dir.join(local)).unwrap(),
+                "{name}: {file}"
+            );
+            let bits = std::fs::metadata(&remote).unwrap().permissions().mode() & 0o777;
+            assert_eq!(bits, *mode, "{name}: {file} is {bits:o}");
+        }
+        let line = format!(
+            "{name} ({}:{}): {} sent, 0 unchanged, 0 failed",
+            h.address(),
+            h.port(),
+            expected.len()
+        );
+        assert!(first.contains(&line), "{line}: {first}");
+    }
+
+    // Checked on the worker, with the worker's own copies.
+    let worker = hosts.hosts()[1].home();
+    openssl::verify(&worker.join("ca.pem"), &worker.join("node-1.pem")).unwrap();
+    assert!(
+        openssl::subject(&worker.join("node-1.pem")).starts_with("CN=system:node:node-1,"),
+        "{}",
+        openssl::subject(&worker.join("node-1.pem"))
+    );
+    let view = k8s_hard_tests::run_tool(
+        "kubectl",
+        [
+            "config",
+            "view",
+            "-o",
+            "json",
+            "--kubeconfig",
+            worker.join("node-1.kubeconfig").to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    let view: serde_json::Value = serde_json::from_str(&view).unwrap();
+    assert_eq!(
+        view["clusters"][0]["cluster"]["server"],
+        "https://k8s-api.example.test:6443"
+    );
+    assert_eq!(view["users"][0]["name"], "system:node:node-1");
+    assert_eq!(view["clusters"][0]["name"], "on-prem");
+
+    // Everything still right: nothing regenerated, nothing sent.
+    let (ok, second) = run(&dir, &known_hosts);
+    assert!(ok, "{second}");
+    assert!(
+        !second.contains("pki:")
+            && !second.contains("kubeconfig:")
+            && !second.contains("encryption"),
+        "{second}"
+    );
+    for ((master, name, _), h) in nodes.iter().zip(hosts.hosts()) {
+        let n = tutorial_files(*master, name).len();
+        let line = format!(
+            "{name} ({}:{}): 0 sent, {n} unchanged, 0 failed",
+            h.address(),
+            h.port()
+        );
+        assert!(second.contains(&line), "{line}: {second}");
+    }
+}

@@ -25,26 +25,22 @@ use k8s_aws_infra::{
 };
 use k8s_files::{Mode, ensure_private_dir, write_file};
 
-const USAGE: &str = "usage: DIR CLUSTER MASTERS WORKERS [--region REGION] [--image-name PATTERN] [--apply | --destroy]";
+const USAGE: &str = "usage: DIR CLUSTER MASTERS WORKERS [--region REGION] \
+                     [--image-name PATTERN] [--apply | --destroy]";
 
-/// The installation ID kept in `<dir>/installation-id`, made on the first run.
+const ID_FILE: &str = "installation-id";
+
+/// The installation ID kept in `<dir>/installation-id`, or a new one (`true`: not saved yet).
 ///
 /// Every resource is tagged with this ID, and `up` adopts and `down` deletes only resources
 /// carrying it: that is what keeps two clusters of the same name (yours and a colleague's, or
 /// an old one) apart in one account. Lose it and a new run makes a second cluster beside the
 /// first, and `--destroy` no longer touches the first one: keep the file with the cluster.
-fn installation_id(dir: &Path) -> Result<String, Box<dyn Error>> {
-    let path = dir.join("installation-id");
+fn installation_id(dir: &Path) -> Result<(String, bool), Box<dyn Error>> {
+    let path = dir.join(ID_FILE);
     match std::fs::read_to_string(&path) {
-        Ok(text) if !text.trim().is_empty() => Ok(text.trim().to_string()),
-        Ok(_) => Err(format!("{} is empty: restore it from a backup", path.display()).into()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let id = new_installation_id()?;
-            ensure_private_dir(dir)?;
-            write_file(&path, format!("{id}\n").as_bytes(), Mode::Secret)?;
-            eprintln!("new installation {id}, kept in {}", path.display());
-            Ok(id)
-        }
+        Ok(text) => Ok((text.trim().to_string(), false)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((new_installation_id()?, true)),
         Err(e) => Err(format!("{}: {e}", path.display()).into()),
     }
 }
@@ -97,12 +93,27 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // The tutorial's layout (172.31.0.0/16, masters at .10+, workers at .20+ with pod CIDRs
     // 172.20.i.0/24); change any field of the spec before using it.
-    let mut spec = InfraSpec::new(cluster.as_str(), installation_id(&dir)?, masters, workers);
+    let (id, new_id) = installation_id(&dir)?;
+    let mut spec = InfraSpec::new(cluster.as_str(), id, masters, workers);
     spec.region = region;
     if let Some(name) = image_name {
         spec.image.name = name;
     }
-    spec.validate()?; // names the bad field, before any AWS call
+    spec.validate()?; // names the bad field (a damaged ID file too), before any AWS call
+    if new_id {
+        ensure_private_dir(&dir)?;
+        let path = dir.join(ID_FILE);
+        write_file(
+            &path,
+            format!("{}\n", spec.installation_id).as_bytes(),
+            Mode::Secret,
+        )?;
+        eprintln!(
+            "new installation {}, kept in {}",
+            spec.installation_id,
+            path.display()
+        );
+    }
 
     // A lost state.json is no loss: resources are found again by their tags.
     let previous = load_state(&dir)?.unwrap_or_else(|| InfraState::new(cluster.as_str()));
@@ -155,7 +166,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         for change in &report.changes {
             println!("done: {change}");
         }
-        // Certificates could be signed for the endpoint meanwhile (see custom_bootstrap).
+        // A bootstrap tool signs the certificates for the endpoint while the load balancer
+        // provisions (see the custom_bootstrap example for the steps after this one).
         infra
             .wait_load_balancer_active(&spec, &report.state)
             .await?;
@@ -178,6 +190,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         if let Some(key) = &report.state.key_path {
             println!("SSH key: {}", key.display());
         }
+        // Before the first SSH connection, pin each instance's host keys from its console
+        // (`Infra::console_host_keys`, then `k8s_distribute::pin_known_hosts`): a machine
+        // that merely answers at the address is then refused.
         Ok::<(), Box<dyn Error>>(())
     })
 }

@@ -30,7 +30,7 @@ use k8s_kubeconfig::{
     ApiEndpoint, Component, Credentials, ServerChoice, WorkerNode, build_kubeconfig,
     prepare_encryption_config, render_encryption_config, render_kubeconfig,
 };
-use k8s_pki::{Change, Pki, PkiInputs, ReconcileOptions, store};
+use k8s_pki::{Bundle, Change, Pki, PkiInputs, ReconcileOptions, store};
 
 const USAGE: &str = "usage: DIR --endpoint HOST[:PORT] --user USER --key KEY --known-hosts FILE \
                      [--cluster NAME] (master|worker):NAME:PRIVATE_IP:SSH_HOST[:SSH_PORT]…";
@@ -66,13 +66,14 @@ fn parse_machine(arg: &str) -> Result<Machine, Box<dyn Error>> {
     })
 }
 
-/// STEP 5: every certificate and key, reconciled with what `pki_dir` holds.
+/// STEP 5: every certificate and key, reconciled with what `pki_dir` holds (only what is
+/// missing or wrong is made, only what changed is written).
 fn pki(
     pki_dir: &Path,
     cluster: &str,
     endpoint: &ApiEndpoint,
     machines: &[Machine],
-) -> Result<(), Box<dyn Error>> {
+) -> Result<Bundle, Box<dyn Error>> {
     let node = |m: &Machine| k8s_pki::Node {
         name: m.name.clone(),
         // The kubelet registers under its hostname: here the name you gave the machine.
@@ -103,20 +104,24 @@ fn pki(
             Change::Reissued(why) => println!("pki: reissued {} ({})", item.name, why.join("; ")),
         }
     }
-    Ok(())
+    Ok(bundle)
 }
 
 /// STEP 6: the kubelet's (one per worker), kube-proxy's, kube-controller-manager's,
 /// kube-scheduler's and admin's kubeconfigs, written only when they changed.
 fn kubeconfigs(
-    pki_dir: &Path,
+    bundle: &Bundle,
     out_dir: &Path,
     cluster: &str,
     endpoint: &ApiEndpoint,
     machines: &[Machine],
 ) -> Result<(), Box<dyn Error>> {
-    let read = |path: PathBuf| std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()));
-    let ca = read(store::cert_path(pki_dir, k8s_pki::CA))?;
+    let get = |name: &str| {
+        bundle
+            .get(name)
+            .ok_or(format!("no certificate {name} in the PKI"))
+    };
+    let ca = get(k8s_pki::CA)?;
     ensure_private_dir(out_dir)?;
     let workers = machines.iter().filter(|m| !m.master).map(|m| WorkerNode {
         name: m.name.clone(),
@@ -126,16 +131,15 @@ fn kubeconfigs(
         let file_name = component.file_name();
         // The kubeconfig's stem is its client certificate's: node-1.kubeconfig, node-1.pem.
         let stem = file_name.trim_end_matches(".kubeconfig");
-        let cert = read(store::cert_path(pki_dir, stem))?;
-        let key = read(store::key_path(pki_dir, stem))?;
+        let client = get(stem)?;
         let server = match component.server() {
             ServerChoice::ApiEndpoint => endpoint.clone(),
             ServerChoice::Loopback => ApiEndpoint::loopback(),
         };
         let credentials = Credentials {
-            ca_pem: &ca,
-            client_cert_pem: &cert,
-            client_key_pem: &key,
+            ca_pem: ca.cert_pem.as_bytes(),
+            client_cert_pem: client.cert_pem.as_bytes(),
+            client_key_pem: client.key_pem.expose().as_bytes(),
         };
         let kubeconfig = build_kubeconfig(&component, cluster, &server, &credentials)?;
         // It embeds the client key: 0600.
@@ -202,9 +206,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         encryption_config: dir.join("encryption-config.yaml"),
     };
     ensure_private_dir(&dir)?;
-    pki(&files.pki_dir, &cluster, &endpoint, &machines)?;
+    let bundle = pki(&files.pki_dir, &cluster, &endpoint, &machines)?;
     kubeconfigs(
-        &files.pki_dir,
+        &bundle,
         &files.kubeconfig_dir,
         &cluster,
         &endpoint,

@@ -319,6 +319,16 @@ fn aws_infra_plan_apply_against_moto() {
         &success(&aws_infra(&home, &dir, &cluster, &region)),
         &cluster,
     );
+
+    // A bad name is refused before any call, naming the field; nothing is written.
+    let fresh = tmp.path().join("fresh");
+    let bad = aws_infra(&home, &fresh, "Bad_Name", &region);
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && stderr.contains("\"cluster\""),
+        "{stderr}"
+    );
+    assert!(!fresh.exists());
 }
 
 /// What the tutorial puts on each node (STEP 5–7), with modes: file name, mode, and where the

@@ -1,5 +1,6 @@
-//! A kubeconfig for a person or tool of your own (not one of the seed's five), with
-//! `k8s-pki` (a client certificate from the cluster CA) and `k8s-kubeconfig` (the file).
+//! A kubeconfig for a person or tool of your own (not one of the five of "Kubernetes from the
+//! ground up", STEP 6), with `k8s-pki` (a client certificate from the cluster CA) and
+//! `k8s-kubeconfig` (the file).
 //!
 //! ```sh
 //! cargo run -p k8s-hard-examples --example kubeconfig_for_custom_user -- \

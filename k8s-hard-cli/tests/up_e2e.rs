@@ -333,6 +333,47 @@ fn up_builds_the_whole_cluster_then_changes_nothing_resumes_after_a_kill_and_dow
             .all(|f| f["status"] == "unchanged")
     );
 
+    // The masters' encryption configs: all the local file. After a rotation's first stage
+    // (new key second) is made locally, the masters still have the old file: a safe mix,
+    // judged from their copies' text.
+    let stage = |expect_ok: bool| {
+        let out = k8s(dir, &["status", "--known-hosts", &kh, "-o", "json"]).assert();
+        let out = if expect_ok {
+            out.success()
+        } else {
+            out.code(1)
+        };
+        json(&out)["encryption_config"].clone()
+    };
+    let before = stage(true);
+    assert_eq!(before["all_same"], true, "{before}");
+    k8s_hard(dir)
+        .args(["encryption-config", "rotate"])
+        .assert()
+        .success();
+    let mixed = stage(false);
+    assert_eq!(mixed["all_same"], false, "{mixed}");
+    assert_eq!(mixed["compatible"], true, "{mixed}");
+    assert!(
+        mixed["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("0 of 3 masters have the local file"),
+        "{mixed}"
+    );
+    assert_eq!(mixed["local_stage"]["stage"], "new_key_second", "{mixed}");
+    for master in mixed["masters"].as_array().unwrap() {
+        assert_eq!(master["stage"]["stage"], "single", "{mixed}");
+        assert_eq!(master["stage"]["writing"], "key1", "{mixed}");
+    }
+    let rotated = json(
+        &k8s(dir, &[&up[..], &["-o", "json"]].concat())
+            .assert()
+            .success(),
+    );
+    assert_eq!(rotated["changed"], 3, "one file to each master: {rotated}");
+    assert_eq!(stage(true)["all_same"], true);
+
     // `down` asks (and, with no terminal, refuses); with --yes it deletes everything and
     // keeps the local files.
     k8s(dir, &["down"])

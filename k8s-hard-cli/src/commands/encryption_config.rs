@@ -209,7 +209,6 @@ pub enum RemoteCopy {
     /// Not the local file; its contents were not read.
     Differs,
     /// The file's text (read over SSH).
-    #[allow(dead_code)] // the distribution check reports hashes only; a reader may add texts
     Text(String),
     /// The node could not be checked; why.
     Unknown(String),
@@ -251,7 +250,6 @@ pub struct MastersEncryption {
 ///
 /// # Errors
 /// When the local text is not a valid encryption config.
-#[allow(dead_code)] // called through `masters_stage_from_report` once `status` is wired
 pub fn masters_stage(local: &str, copies: &[(String, RemoteCopy)]) -> Result<MastersEncryption> {
     let local_config = parse_encryption_config(local).context("local encryption-config.yaml")?;
     let local_stage = local_config.rotation_stage();
@@ -331,35 +329,67 @@ pub fn masters_stage(local: &str, copies: &[(String, RemoteCopy)]) -> Result<Mas
     })
 }
 
-/// [`masters_stage`] from a check-only distribution report (what `status` already has): every
-/// node that is sent `encryption-config.yaml` (the masters) is judged by that file's status.
+/// [`masters_stage`] for `status`: each node that is sent `encryption-config.yaml` (the
+/// masters) is judged by that file's status in the check-only distribution `report`, and the
+/// text of the copies that differ from the local file is read over SSH (`cat`), so that their
+/// stage is known too.
 ///
 /// # Errors
 /// When the local text is not a valid encryption config.
-#[allow(dead_code)] // for `k8s-hard status`
-pub fn masters_stage_from_report(
-    local: &str,
+pub async fn masters_stage_on_nodes(
+    client: &k8s_distribute::SshClient,
+    manifest: &k8s_distribute::Manifest,
     report: &k8s_distribute::UploadReport,
+    local: &str,
+    ssh: &crate::cli::SshArgs,
 ) -> Result<MastersEncryption> {
     use k8s_distribute::FileStatus;
-    let copies: Vec<(String, RemoteCopy)> = report
-        .nodes
-        .iter()
-        .filter_map(|n| {
-            let file = n.files.iter().find(|f| f.name == FILE_NAME)?;
-            let copy = match (&n.error, &file.status) {
-                (Some(e), _) => RemoteCopy::Unknown(format!("unreachable: {e}")),
-                (None, s) if s.is_in_place() => RemoteCopy::SameAsLocal,
-                (None, FileStatus::WouldFixMode) => RemoteCopy::SameAsLocal,
-                (None, FileStatus::WouldSend(why)) if why.contains("missing") => {
-                    RemoteCopy::Missing
+    let mut copies: Vec<(String, RemoteCopy)> = Vec::new();
+    let mut differing = Vec::new();
+    for n in &report.nodes {
+        let Some(file) = n.files.iter().find(|f| f.name == FILE_NAME) else {
+            continue;
+        };
+        let copy = match (&n.error, &file.status) {
+            (Some(e), _) => RemoteCopy::Unknown(format!("unreachable: {e}")),
+            (None, s) if s.is_in_place() => RemoteCopy::SameAsLocal,
+            (None, FileStatus::WouldFixMode) => RemoteCopy::SameAsLocal,
+            (None, FileStatus::WouldSend(why)) if why.contains("missing") => RemoteCopy::Missing,
+            (None, FileStatus::WouldSend(_)) => {
+                differing.push(n.node.clone());
+                RemoteCopy::Differs
+            }
+            (None, other) => RemoteCopy::Unknown(format!("{other:?}")),
+        };
+        copies.push((n.node.clone(), copy));
+    }
+    if !differing.is_empty() {
+        let path = match &ssh.target_dir {
+            Some(dir) => format!("{dir}/{FILE_NAME}"),
+            None => FILE_NAME.to_string(),
+        };
+        let command = format!("cat -- '{}'", path.replace('\'', "'\\''"));
+        let nodes: Vec<k8s_distribute::Node> = manifest
+            .nodes()
+            .into_iter()
+            .filter(|n| differing.contains(&n.name))
+            .collect();
+        for run in client.run(&nodes, &command, &|_| {}).await {
+            let copy = match run.result {
+                Ok(out) if out.success() => {
+                    RemoteCopy::Text(String::from_utf8_lossy(&out.stdout).into_owned())
                 }
-                (None, FileStatus::WouldSend(_)) => RemoteCopy::Differs,
-                (None, other) => RemoteCopy::Unknown(format!("{other:?}")),
+                Ok(out) => RemoteCopy::Unknown(format!(
+                    "cat failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )),
+                Err(e) => RemoteCopy::Unknown(e.to_string()),
             };
-            Some((n.node.clone(), copy))
-        })
-        .collect();
+            if let Some(entry) = copies.iter_mut().find(|(node, _)| *node == run.node) {
+                entry.1 = copy;
+            }
+        }
+    }
     masters_stage(local, &copies)
 }
 

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use k8s_aws_infra::Status;
-use k8s_distribute::{SshClient, UploadReport};
+use k8s_distribute::{Manifest, SshClient, UploadReport};
 use serde_json::{Value, json};
 
 use crate::cli::{Output, StatusArgs};
+use crate::commands::encryption_config::{self, MastersEncryption};
 use crate::commands::{distribute, infra, pki};
 use crate::output::{Ui, table};
 use k8s_cluster::Cluster;
@@ -32,7 +33,7 @@ pub fn run(dir: &Path, args: &StatusArgs, ui: &Ui) -> Result<bool> {
         Ok(aws.status(&spec, &previous).await?)
     });
     let certificates = pki::check_rows(dir, &cluster)?;
-    let nodes: Result<UploadReport> = runtime.block_on(async {
+    let nodes: Result<(UploadReport, SshClient, Manifest)> = runtime.block_on(async {
         let manifest = cluster.manifest()?;
         // The cluster's own instances: their keys as their consoles show them.
         if let (Some(state), Ok(spec)) = (
@@ -57,8 +58,21 @@ pub fn run(dir: &Path, args: &StatusArgs, ui: &Ui) -> Result<bool> {
         settings.connect_retries = 0;
         settings.connect_timeout = Duration::from_secs(5);
         let client = SshClient::new(&settings)?;
-        distribute::upload(&client, &manifest, &args.ssh, true, &silent).await
+        let report = distribute::upload(&client, &manifest, &args.ssh, true, &silent).await?;
+        Ok((report, client, manifest))
     });
+    // Which stage of a key rotation the masters' encryption configs are in: from the
+    // check above, and the text of the copies that differ from the local file.
+    let encryption: Option<Result<MastersEncryption>> = match (
+        &nodes,
+        std::fs::read_to_string(cluster.layout.encryption_config()),
+    ) {
+        (Ok((report, client, manifest)), Ok(local)) => Some(runtime.block_on(
+            encryption_config::masters_stage_on_nodes(client, manifest, report, &local, &args.ssh),
+        )),
+        _ => None,
+    };
+    let nodes = nodes.map(|(report, ..)| report);
 
     let infra_ok = infra.as_ref().is_ok_and(|s| s.ok);
     let certs_ok = certificates.iter().all(|r| r.problems.is_empty());
@@ -73,6 +87,7 @@ pub fn run(dir: &Path, args: &StatusArgs, ui: &Ui) -> Result<bool> {
         "infra": section(&infra),
         "certificates": certificates,
         "nodes": section(&nodes),
+        "encryption_config": encryption.as_ref().map(section),
     });
     ui.result(&value, || {
         let mut out = String::from("INFRA\n");
@@ -86,6 +101,11 @@ pub fn run(dir: &Path, args: &StatusArgs, ui: &Ui) -> Result<bool> {
         match &nodes {
             Ok(report) => out += &nodes_text(report),
             Err(e) => out += &format!("unavailable: {e:#}\n"),
+        }
+        match &encryption {
+            Some(Ok(stage)) => out += &format!("\nENCRYPTION CONFIG\n{}\n", stage.summary),
+            Some(Err(e)) => out += &format!("\nENCRYPTION CONFIG\nunavailable: {e:#}\n"),
+            None => {}
         }
         out += if ok {
             "\nall in place\n"

@@ -343,26 +343,12 @@ pub async fn masters_stage_on_nodes(
     local: &str,
     ssh: &crate::cli::SshArgs,
 ) -> Result<MastersEncryption> {
-    use k8s_distribute::FileStatus;
-    let mut copies: Vec<(String, RemoteCopy)> = Vec::new();
-    let mut differing = Vec::new();
-    for n in &report.nodes {
-        let Some(file) = n.files.iter().find(|f| f.name == FILE_NAME) else {
-            continue;
-        };
-        let copy = match (&n.error, &file.status) {
-            (Some(e), _) => RemoteCopy::Unknown(format!("unreachable: {e}")),
-            (None, s) if s.is_in_place() => RemoteCopy::SameAsLocal,
-            (None, FileStatus::WouldFixMode) => RemoteCopy::SameAsLocal,
-            (None, FileStatus::WouldSend(why)) if why.contains("missing") => RemoteCopy::Missing,
-            (None, FileStatus::WouldSend(_)) => {
-                differing.push(n.node.clone());
-                RemoteCopy::Differs
-            }
-            (None, other) => RemoteCopy::Unknown(format!("{other:?}")),
-        };
-        copies.push((n.node.clone(), copy));
-    }
+    let mut copies = copies_from_report(report);
+    let differing: Vec<String> = copies
+        .iter()
+        .filter(|(_, c)| *c == RemoteCopy::Differs)
+        .map(|(node, _)| node.clone())
+        .collect();
     if !differing.is_empty() {
         let path = match &ssh.target_dir {
             Some(dir) => format!("{dir}/{FILE_NAME}"),
@@ -391,6 +377,30 @@ pub async fn masters_stage_on_nodes(
         }
     }
     masters_stage(local, &copies)
+}
+
+/// Each node that is sent `encryption-config.yaml` (the masters), with its copy as a
+/// check-only distribution `report` found it.
+fn copies_from_report(report: &k8s_distribute::UploadReport) -> Vec<(String, RemoteCopy)> {
+    use k8s_distribute::FileStatus;
+    report
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            let file = n.files.iter().find(|f| f.name == FILE_NAME)?;
+            let copy = match (&n.error, &file.status) {
+                (Some(e), _) => RemoteCopy::Unknown(format!("unreachable: {e}")),
+                (None, s) if s.is_in_place() => RemoteCopy::SameAsLocal,
+                (None, FileStatus::WouldFixMode) => RemoteCopy::SameAsLocal,
+                (None, FileStatus::WouldSend(why)) if why.contains("missing") => {
+                    RemoteCopy::Missing
+                }
+                (None, FileStatus::WouldSend(_)) => RemoteCopy::Differs,
+                (None, other) => RemoteCopy::Unknown(format!("{other:?}")),
+            };
+            Some((n.node.clone(), copy))
+        })
+        .collect()
 }
 
 /// The file's name, here and on the nodes.
@@ -523,7 +533,7 @@ mod tests {
                 },
             ],
         };
-        let got = masters_stage_from_report(&local, &report).unwrap();
+        let got = masters_stage(&local, &copies_from_report(&report)).unwrap();
         let names: Vec<(&str, bool, Option<&str>)> = got
             .masters
             .iter()

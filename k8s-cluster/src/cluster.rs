@@ -799,28 +799,38 @@ impl Cluster {
     /// `<dir>/state.json` on top: the API endpoint and the instances' public IPs.
     pub fn load(dir: &Path) -> Result<Cluster> {
         let mut cluster = Cluster::load_spec(dir)?;
-        let state = k8s_aws_infra::load_state(dir)?;
-        if let Some(state) = &state {
-            if state.cluster != cluster.spec.name {
-                return Err(Error::StateOfAnotherCluster {
-                    state: cluster.layout.state_file(),
-                    recorded: state.cluster.clone(),
-                    spec: cluster.path.clone(),
-                    named: cluster.spec.name.clone(),
-                });
-            }
-            let name = cluster.spec.name.clone();
-            for node in cluster.masters.iter_mut().chain(cluster.workers.iter_mut()) {
-                let recorded = state.instances.get(&infra_node_name(&name, &node.name));
-                if node.public_ip.is_none() {
-                    node.public_ip = recorded
-                        .and_then(|i| i.public_ip.as_deref())
-                        .and_then(|ip| ip.parse().ok());
-                }
+        if let Some(state) = k8s_aws_infra::load_state(dir)? {
+            cluster.apply_state(state)?;
+        }
+        Ok(cluster)
+    }
+
+    /// Takes what `infra up` found or made: the instances' public IPs (where cluster.yaml
+    /// gives none) and the load balancer's name as the API endpoint. Apply it to a cluster
+    /// that has no state yet ([`ClusterSpec::resolve`] or [`Cluster::load_spec`]).
+    ///
+    /// # Errors
+    /// [`Error::StateOfAnotherCluster`] when `state` records another cluster.
+    pub fn apply_state(&mut self, state: InfraState) -> Result<()> {
+        if state.cluster != self.spec.name {
+            return Err(Error::StateOfAnotherCluster {
+                state: self.layout.state_file(),
+                recorded: state.cluster.clone(),
+                spec: self.path.clone(),
+                named: self.spec.name.clone(),
+            });
+        }
+        let name = self.spec.name.clone();
+        for node in self.masters.iter_mut().chain(self.workers.iter_mut()) {
+            let recorded = state.instances.get(&infra_node_name(&name, &node.name));
+            if node.public_ip.is_none() {
+                node.public_ip = recorded
+                    .and_then(|i| i.public_ip.as_deref())
+                    .and_then(|ip| ip.parse().ok());
             }
         }
-        cluster.state = state;
-        Ok(cluster)
+        self.state = Some(state);
+        Ok(())
     }
 
     /// Reads and validates `<dir>/cluster.yaml` alone, without `state.json` (for `down`, which

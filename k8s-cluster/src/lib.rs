@@ -45,7 +45,10 @@
 mod cluster;
 mod error;
 mod files;
+mod host_keys;
 mod layout;
+mod steps;
+mod up;
 
 pub use cluster::{
     Api, Aws, Cluster, ClusterSpec, InitOptions, Network, NodeEntry, NodeGroup, Pki, ResolvedNode,
@@ -53,4 +56,13 @@ pub use cluster::{
 };
 pub use error::{Error, Result};
 pub use files::certificate_row;
+pub use host_keys::{ConsolePins, Pinned};
 pub use layout::{CLUSTER_FILE, Layout};
+pub use steps::{
+    EncryptionChange, FileChange, KubeconfigFile, KubeconfigReport, MissingEndpoint, PkiReport,
+    generate_encryption_config, read_encryption_config, write_encryption_config,
+};
+pub use up::{
+    CertificateChange, PlannedAction, PlannedCertificate, PlannedEncryption, PlannedKubeconfigs,
+    Timings, UP_STEPS, UpEvent, UpOptions, UpPlan, UpReport,
+};

@@ -70,7 +70,14 @@ fn run(cli: &Cli, ui: &Ui) -> anyhow::Result<bool> {
 /// What to do about errors we recognise.
 fn hint(e: &anyhow::Error) -> Option<&'static str> {
     for cause in e.chain() {
-        if let Some(k8s_pki::Error::CaUnusable { .. }) = cause.downcast_ref::<k8s_pki::Error>() {
+        // Directly, or wrapped (transparently) by the cluster crate.
+        let pki = cause.downcast_ref::<k8s_pki::Error>().or_else(|| {
+            match cause.downcast_ref::<k8s_cluster::Error>() {
+                Some(k8s_cluster::Error::Pki(e)) => Some(e),
+                _ => None,
+            }
+        });
+        if let Some(k8s_pki::Error::CaUnusable { .. }) = pki {
             return Some(
                 "fix or restore pki/ca.pem and pki/ca-key.pem, or run `k8s-hard pki generate --replace-ca` (every certificate is then re-issued and must be redistributed)",
             );

@@ -2,7 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -55,17 +55,6 @@ impl Ui {
         bar.set_message(what.to_string());
         bar.enable_steady_tick(Duration::from_millis(200));
         Counter(Some(bar))
-    }
-
-    /// Starts step `index` of `total` of a composed command: prints `[i/n] what`.
-    pub fn step(&self, index: usize, total: usize, what: &str) -> Step {
-        self.status(format!("[{index}/{total}] {what}"));
-        Step {
-            ui: *self,
-            index,
-            total,
-            start: Instant::now(),
-        }
     }
 
     /// A spinner on stderr while `work` runs, only when stderr is a terminal.
@@ -131,29 +120,6 @@ impl Counter {
         if let Some(bar) = &self.0 {
             bar.finish_and_clear();
         }
-    }
-}
-
-/// One step of a composed command (see [`Ui::step`]).
-pub struct Step {
-    ui: Ui,
-    index: usize,
-    total: usize,
-    start: Instant,
-}
-
-impl Step {
-    /// Prints `[i/n] summary (time)` and returns the time taken in milliseconds.
-    pub fn done(self, summary: impl AsRef<str>) -> u64 {
-        let elapsed = self.start.elapsed();
-        self.ui.status(format!(
-            "[{}/{}] {} ({:.1} s)",
-            self.index,
-            self.total,
-            summary.as_ref(),
-            elapsed.as_secs_f64()
-        ));
-        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::cli::Output;
 use crate::commands::{encryption_config, kubeconfig, pki};
 use crate::output::Ui;
-use k8s_cluster::Cluster;
+use k8s_cluster::{Cluster, MissingEndpoint};
 
 pub fn run(dir: &Path, ui: &Ui) -> Result<bool> {
     // The steps print status lines; the one result on stdout is bundle's own.
@@ -19,7 +19,7 @@ pub fn run(dir: &Path, ui: &Ui) -> Result<bool> {
     };
     let bundle = pki::generate(dir, ReconcileOptions::default(), &inner)?;
     let cluster = Cluster::load(dir)?;
-    let kubeconfigs = kubeconfig::generate(dir, &cluster, kubeconfig::MissingEndpoint::Skip, ui)?;
+    let kubeconfigs = kubeconfig::generate(&cluster, MissingEndpoint::Skip, ui)?.files;
     let encryption = encryption_config::generate(dir, &inner)?;
     let changed = bundle.changed().count();
     ui.status(format!(

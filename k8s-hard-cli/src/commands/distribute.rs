@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use k8s_distribute::{
-    Event, FileStatus, HostKeys, Manifest, Node, PinOutcome, SshClient, SshSettings, UnknownHosts,
-    UploadOptions, UploadReport, pin_known_hosts,
+    Event, FileStatus, HostKeys, Manifest, PinOutcome, SshClient, SshSettings, UnknownHosts,
+    UploadOptions, UploadReport,
 };
 
 use crate::cli::{DistributeArgs, SshArgs};
 use crate::commands::infra;
 use crate::output::{Ui, table};
-use k8s_cluster::{Cluster, infra_node_name};
+use k8s_cluster::Cluster;
 
 pub fn run(dir: &Path, args: &DistributeArgs, ui: &Ui) -> Result<bool> {
     let cluster = Cluster::load(dir)?;
@@ -25,26 +25,13 @@ pub fn run(dir: &Path, args: &DistributeArgs, ui: &Ui) -> Result<bool> {
     let client = client(dir, &cluster, &args.ssh)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let report = runtime.block_on(async {
-        if let Some(state) = cluster.state.as_ref().filter(|s| !s.instances.is_empty()) {
-            let spec = cluster.infra_spec()?;
+        if cluster
+            .state
+            .as_ref()
+            .is_some_and(|s| !s.instances.is_empty())
+        {
             let aws = infra::connect(&args.aws, ui).await?;
-            let missing = pin_console_host_keys(
-                &aws,
-                &spec,
-                state,
-                &cluster,
-                &manifest,
-                &args.ssh,
-                Duration::ZERO,
-                ui,
-            )
-            .await?;
-            if !missing.is_empty() {
-                ui.warn(format!(
-                    "no host keys in the console output of {} yet: their keys are checked against known_hosts only",
-                    missing.join(", ")
-                ));
-            }
+            pin_console_host_keys(&aws, &cluster, &manifest, &args.ssh, ui).await?;
         }
         upload(&client, &manifest, &args.ssh, false, ui).await
     })?;
@@ -100,75 +87,45 @@ pub fn known_hosts_path(args: &SshArgs) -> Result<PathBuf> {
     }
 }
 
-/// The marker of the known_hosts lines pinned from an instance's console.
-fn console_marker(instance_id: &str, cluster: &str) -> String {
-    format!("k8s-hard:console {instance_id} cluster={cluster}")
-}
-
-/// Reads, from the console output of each node that is an instance of this cluster (in
-/// `state`), the host keys cloud-init printed at boot, waiting up to `wait` for them to show,
-/// and pins them in the known_hosts file before any connection: a machine that merely answers
-/// at the instance's address is then refused. Returns the nodes whose keys did not show.
-///
-/// Nodes that are not instances of this cluster (machines that are not ours) are left to the
-/// known_hosts file and `--accept-new`.
-#[allow(clippy::too_many_arguments)]
+/// Pins the host keys of the cluster's own instances from their consoles (no wait: `up`
+/// waits for them) and says what it did; machines that are not ours are left to known_hosts.
 pub async fn pin_console_host_keys(
-    infra: &k8s_aws_infra::Infra,
-    spec: &k8s_aws_infra::InfraSpec,
-    state: &k8s_aws_infra::InfraState,
+    aws: &k8s_aws_infra::Infra,
     cluster: &Cluster,
     manifest: &Manifest,
     args: &SshArgs,
-    wait: Duration,
     ui: &Ui,
-) -> Result<Vec<String>> {
-    let name = &cluster.spec.name;
-    let nodes: Vec<(String, Node)> = manifest
-        .nodes()
-        .into_iter()
-        .map(|n| (infra_node_name(name, &n.name), n))
-        .filter(|(infra_name, _)| state.instances.contains_key(infra_name))
-        .collect();
-    if nodes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let names: Vec<&str> = nodes.iter().map(|(n, _)| n.as_str()).collect();
-    let consoles = infra
-        .console_host_keys(spec, state, &names, wait)
-        .await
-        .context("cannot read the instances' console output for their SSH host keys")?;
+) -> Result<()> {
+    let Some(state) = cluster.state.as_ref().filter(|s| !s.instances.is_empty()) else {
+        return Ok(());
+    };
     let path = known_hosts_path(args)?;
-    let mut missing = Vec::new();
-    for (console, (_, node)) in consoles.iter().zip(&nodes) {
-        if console.keys.is_empty() {
-            missing.push(node.name.clone());
-            continue;
-        }
-        let marker = console_marker(&console.instance_id, name);
-        let outcome = pin_known_hosts(&path, &node.address, node.port, &console.keys, &marker)
-            .with_context(|| {
-                format!(
-                    "{}: cannot pin the host keys its console shows ({})",
-                    node.name, console.instance_id
-                )
-            })?;
-        match outcome {
+    let pins = cluster
+        .pin_console_host_keys(aws, state, manifest, &path, Duration::ZERO)
+        .await?;
+    for pin in &pins.pinned {
+        match pin.outcome {
             PinOutcome::Unchanged => ui.detail(format!(
                 "{}: host keys as its console shows, already in {}",
-                node.name,
+                pin.node,
                 path.display()
             )),
             _ => ui.status(format!(
                 "{}: pinned {} host key(s) from the console of {} in {}",
-                node.name,
-                console.keys.len(),
-                console.instance_id,
+                pin.node,
+                pin.keys,
+                pin.instance_id,
                 path.display()
             )),
         }
     }
-    Ok(missing)
+    if !pins.missing.is_empty() {
+        ui.warn(format!(
+            "no host keys in the console output of {} yet: their keys are checked against known_hosts only",
+            pins.missing.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// The SSH settings `args` describe: the key (default the AWS key pair's) and known_hosts.

@@ -1,35 +1,22 @@
 //! `k8s-hard encryption-config generate | rotate | promote | prune | status`
 //! ("Kubernetes from the ground up" STEP 7, and key rotation in Kubernetes' documented stages).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
-use k8s_files::{Mode, write_file};
-use k8s_kubeconfig::{
-    EncryptionConfig, Prepared, RotationStage, parse_encryption_config, prepare_encryption_config,
-    render_encryption_config,
+use k8s_cluster::{
+    EncryptionChange, Layout, generate_encryption_config, read_encryption_config,
+    write_encryption_config,
 };
+use k8s_kubeconfig::{EncryptionConfig, RotationStage, parse_encryption_config};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::EncryptionCommand;
 use crate::output::Ui;
 
-/// `<dir>/encryption-config.yaml`.
-pub fn path(dir: &Path) -> PathBuf {
-    dir.join(FILE_NAME)
-}
-
 /// How existing secrets are re-encrypted with the key that writes now.
 pub const REENCRYPT: &str = "kubectl get secrets -A -o json | kubectl replace -f -";
-
-fn read_existing(file: &Path) -> Result<Option<String>> {
-    match std::fs::read_to_string(file) {
-        Ok(t) => Ok(Some(t)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", file.display())),
-    }
-}
 
 pub fn run(dir: &Path, cmd: &EncryptionCommand, ui: &Ui) -> Result<bool> {
     match cmd {
@@ -43,49 +30,31 @@ pub fn run(dir: &Path, cmd: &EncryptionCommand, ui: &Ui) -> Result<bool> {
 
 /// Makes the file if missing; keeps an existing key (replacing it would make every stored
 /// secret unreadable). Returns what it did.
-pub fn generate(dir: &Path, ui: &Ui) -> Result<&'static str> {
-    let file = path(dir);
-    let existing = read_existing(&file)?;
-    let prepared = prepare_encryption_config(existing.as_deref()).with_context(|| {
-        format!(
-            "{}: invalid encryption config (fix or move it away; never delete a key still in use)",
-            file.display()
-        )
-    })?;
-    let what = match &prepared {
-        Prepared::KeepExisting(_) => "kept",
-        Prepared::UpgradeExisting(_) => "upgraded",
-        Prepared::GeneratedNew(_) => "generated",
-    };
-    if prepared.needs_write() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        write_file(
-            &file,
-            render_encryption_config(prepared.config())?.as_bytes(),
-            Mode::Secret,
-        )?;
-    }
-    let keys = key_names(prepared.config());
-    match what {
-        "kept" => ui.detail(format!(
+pub fn generate(dir: &Path, ui: &Ui) -> Result<EncryptionChange> {
+    let layout = Layout::new(dir);
+    let file = layout.encryption_config();
+    let (change, config) = generate_encryption_config(&layout)?;
+    let keys = key_names(&config);
+    match change {
+        EncryptionChange::Kept => ui.detail(format!(
             "kept {} (keys: {})",
             file.display(),
             keys.join(", ")
         )),
-        "upgraded" => ui.status(format!(
+        EncryptionChange::Upgraded => ui.status(format!(
             "rewrote {} in the current EncryptionConfiguration form, same keys",
             file.display()
         )),
-        _ => ui.status(format!(
+        EncryptionChange::Generated => ui.status(format!(
             "wrote {} with a new 32-byte aescbc key",
             file.display()
         )),
     }
     ui.result(
-        &json!({ "file": file, "status": what, "keys": keys }),
+        &json!({ "file": file, "status": change, "keys": keys }),
         String::new,
     )?;
-    Ok(what)
+    Ok(change)
 }
 
 fn key_names(config: &EncryptionConfig) -> Vec<String> {
@@ -94,17 +63,6 @@ fn key_names(config: &EncryptionConfig) -> Vec<String> {
         .iter()
         .map(|k| k.name.clone())
         .collect()
-}
-
-fn load(file: &Path) -> Result<EncryptionConfig> {
-    let text = read_existing(file)?.with_context(|| {
-        format!(
-            "{} does not exist: run `k8s-hard encryption-config generate` first",
-            file.display()
-        )
-    })?;
-    parse_encryption_config(&text)
-        .with_context(|| format!("{}: invalid encryption config", file.display()))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -131,8 +89,9 @@ pub fn next_steps(stage: &RotationStage) -> String {
 }
 
 fn stage(dir: &Path, step: Step, ui: &Ui) -> Result<()> {
-    let file = path(dir);
-    let mut config = load(&file)?;
+    let layout = Layout::new(dir);
+    let file = layout.encryption_config();
+    let mut config = read_encryption_config(&layout)?;
     let done = match step {
         Step::Rotate => {
             let new = config.rotate()?;
@@ -161,11 +120,7 @@ fn stage(dir: &Path, step: Step, ui: &Ui) -> Result<()> {
             }
         }
     };
-    write_file(
-        &file,
-        render_encryption_config(&config)?.as_bytes(),
-        Mode::Secret,
-    )?;
+    write_encryption_config(&layout, &config)?;
     let stage = config.rotation_stage();
     let keys = key_names(&config);
     ui.status(format!("{}: {done}", file.display()));
@@ -182,8 +137,9 @@ fn stage(dir: &Path, step: Step, ui: &Ui) -> Result<()> {
 }
 
 fn status(dir: &Path, ui: &Ui) -> Result<()> {
-    let file = path(dir);
-    let config = load(&file)?;
+    let layout = Layout::new(dir);
+    let file = layout.encryption_config();
+    let config = read_encryption_config(&layout)?;
     let stage = config.rotation_stage();
     let keys = key_names(&config);
     ui.result(
@@ -412,7 +368,7 @@ mod tests {
     use k8s_kubeconfig::EncryptionKey;
 
     fn text(config: &EncryptionConfig) -> String {
-        render_encryption_config(config).unwrap()
+        k8s_kubeconfig::render_encryption_config(config).unwrap()
     }
 
     #[test]

@@ -2,10 +2,9 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use k8s_pki::{Bundle, Change, CheckRow, KeyBatch, Pki, ReconcileOptions, Renew, store};
+use anyhow::Result;
+use k8s_pki::{Bundle, Change, CheckRow, KeyBatch, ReconcileOptions, Renew, store};
 use serde::Serialize;
-use time::OffsetDateTime;
 
 use crate::cli::PkiCommand;
 use crate::output::{Ui, table};
@@ -38,18 +37,16 @@ pub fn run(dir: &Path, cmd: &PkiCommand, ui: &Ui) -> Result<bool> {
     }
 }
 
-/// Loads the cluster (writing the default spec when there is none) and its PKI spec.
-pub fn load(dir: &Path, ui: &Ui) -> Result<(Cluster, Pki)> {
+/// Loads the cluster, writing the default spec when there is none (and saying so).
+pub fn load(dir: &Path, ui: &Ui) -> Result<Cluster> {
     let (cluster, created) = Cluster::load_or_init(dir)?;
     if created {
         ui.status(format!(
-            "no cluster.yaml in {}: wrote the default one (the seed's topology); edit it and re-run to change",
+            "no cluster.yaml in {}: wrote the default one (the topology of \"Kubernetes from the ground up\"); edit it and re-run to change",
             dir.display()
         ));
     }
-    let pki = Pki::new(cluster.pki_inputs())
-        .with_context(|| format!("{}: invalid cluster spec", cluster.path.display()))?;
-    Ok((cluster, pki))
+    Ok(cluster)
 }
 
 /// A certificate and what this run did to it, as `--output json` shows it.
@@ -85,21 +82,18 @@ pub fn generate_with_keys(
     keys: KeyBatch,
     ui: &Ui,
 ) -> Result<Bundle> {
-    let (_, pki) = load(dir, ui)?;
-    for w in pki.warnings() {
+    let cluster = load(dir, ui)?;
+    let report = ui.spin("generating keys and certificates", || {
+        cluster.generate_pki(&options, keys)
+    })?;
+    for w in &report.warnings {
         ui.warn(w);
     }
-    let pki_dir = Cluster::pki_dir(dir);
-    // What an interrupted run left (the caller holds DIR's lock): finish or set it aside.
-    if let Some(recovery) = store::recover(&pki_dir)? {
+    let pki_dir = cluster.layout.pki_dir();
+    if let Some(recovery) = &report.recovered {
         ui.status(format!("{}: {recovery}", pki_dir.display()));
     }
-    let existing = store::load(&pki_dir, pki.specs())?;
-    let bundle = ui.spin("generating keys and certificates", || {
-        pki.reconcile_with_keys(&existing, &options, keys)
-    })?;
-    let written = store::save(&pki_dir, &bundle)?;
-    for item in &bundle.items {
+    for item in &report.bundle.items {
         match &item.change {
             Change::Kept => ui.detail(format!("kept     {}", item.name)),
             Change::Created => ui.status(format!("created  {}", item.name)),
@@ -111,30 +105,23 @@ pub fn generate_with_keys(
     ui.status(format!(
         "{}: {} certificates, {} files written",
         pki_dir.display(),
-        bundle.items.len(),
-        written.len()
+        report.bundle.items.len(),
+        report.written.len()
     ));
-    ui.result(&Row::of(&bundle), String::new)?;
-    Ok(bundle)
-}
-
-/// Every certificate of the spec checked against `<dir>/pki`.
-pub fn check_rows(dir: &Path, cluster: &Cluster) -> Result<Vec<CheckRow>> {
-    let pki = Pki::new(cluster.pki_inputs())
-        .with_context(|| format!("{}: invalid cluster spec", cluster.path.display()))?;
-    let existing = store::load(&Cluster::pki_dir(dir), pki.specs())?;
-    Ok(pki.check(&existing, OffsetDateTime::now_utc()))
+    ui.result(&Row::of(&report.bundle), String::new)?;
+    Ok(report.bundle)
 }
 
 fn check(dir: &Path, ui: &Ui) -> Result<bool> {
     // Read-only (it takes no lock): no default cluster.yaml is written here.
     let cluster = Cluster::load(dir)?;
-    let rows = check_rows(dir, &cluster)?;
+    let rows = cluster.check_pki()?;
     let ok = rows.iter().all(|r| r.problems.is_empty());
-    if store::has_pending_ca(&Cluster::pki_dir(dir)) {
+    let pki_dir = cluster.layout.pki_dir();
+    if store::has_pending_ca(&pki_dir) {
         ui.warn(format!(
             "an interrupted run left {}: `k8s-hard pki generate` finishes writing its CA",
-            Cluster::pki_dir(dir).join(store::CA_PENDING).display()
+            pki_dir.join(store::CA_PENDING).display()
         ));
     }
     ui.result(&rows, || check_table(&rows))?;

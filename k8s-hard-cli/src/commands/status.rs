@@ -32,26 +32,18 @@ pub fn run(dir: &Path, args: &StatusArgs, ui: &Ui) -> Result<bool> {
         let aws = infra::connect(&args.aws, &silent).await?;
         Ok(aws.status(&spec, &previous).await?)
     });
-    let certificates = pki::check_rows(dir, &cluster)?;
+    let certificates = cluster.check_pki()?;
     let nodes: Result<(UploadReport, SshClient, Manifest)> = runtime.block_on(async {
         let manifest = cluster.manifest()?;
         // The cluster's own instances: their keys as their consoles show them.
-        if let (Some(state), Ok(spec)) = (
-            cluster.state.as_ref().filter(|s| !s.instances.is_empty()),
-            cluster.infra_spec(),
-        ) && let Ok(aws) = infra::connect(&args.aws, &silent).await
+        if cluster
+            .state
+            .as_ref()
+            .is_some_and(|s| !s.instances.is_empty())
+            && let Ok(aws) = infra::connect(&args.aws, &silent).await
         {
-            distribute::pin_console_host_keys(
-                &aws,
-                &spec,
-                state,
-                &cluster,
-                &manifest,
-                &args.ssh,
-                Duration::ZERO,
-                &silent,
-            )
-            .await?;
+            distribute::pin_console_host_keys(&aws, &cluster, &manifest, &args.ssh, &silent)
+                .await?;
         }
         let mut settings = distribute::settings(dir, &cluster, &args.ssh)?;
         // A status should answer quickly: one attempt per node.

@@ -1,0 +1,96 @@
+//! Host keys of the cluster's own instances, verified from AWS rather than trusted on first
+//! use: read from each instance's console output and pinned in known_hosts before any
+//! connection.
+
+use std::path::Path;
+use std::time::Duration;
+
+use k8s_aws_infra::{Infra, InfraState};
+use k8s_distribute::{Manifest, Node, PinOutcome, pin_known_hosts};
+
+use crate::cluster::{Cluster, infra_node_name};
+use crate::error::{Error, Result};
+
+/// One pin [`Cluster::pin_console_host_keys`] made or found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pinned {
+    /// The node.
+    pub node: String,
+    /// Its instance.
+    pub instance_id: String,
+    /// How many keys its console showed.
+    pub keys: usize,
+    /// What the known_hosts file needed.
+    pub outcome: PinOutcome,
+}
+
+/// What [`Cluster::pin_console_host_keys`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsolePins {
+    /// The nodes pinned (or already pinned) from their consoles.
+    pub pinned: Vec<Pinned>,
+    /// The instances whose console did not show their keys within the wait.
+    pub missing: Vec<String>,
+}
+
+impl Cluster {
+    /// For every node of `manifest` that is an instance of this cluster (in `state`), reads
+    /// the host keys cloud-init printed to its console (waiting up to `wait` for them to
+    /// show) and pins them in the known_hosts file `known_hosts`, marked
+    /// `k8s-hard:console <instance> cluster=<name>`, before any connection: a machine that
+    /// merely answers at the instance's address is then refused. Nodes that are not
+    /// instances of this cluster (machines that are not ours) are left to known_hosts.
+    ///
+    /// # Errors
+    /// [`Error::Infra`] when the consoles cannot be read, [`Error::Distribute`] when a key
+    /// cannot be pinned (another key recorded for the host outside k8s-hard's pins).
+    pub async fn pin_console_host_keys(
+        &self,
+        infra: &Infra,
+        state: &InfraState,
+        manifest: &Manifest,
+        known_hosts: &Path,
+        wait: Duration,
+    ) -> Result<ConsolePins> {
+        let name = &self.spec.name;
+        let nodes: Vec<(String, Node)> = manifest
+            .nodes()
+            .into_iter()
+            .map(|n| (infra_node_name(name, &n.name), n))
+            .filter(|(infra_name, _)| state.instances.contains_key(infra_name))
+            .collect();
+        if nodes.is_empty() {
+            return Ok(ConsolePins::default());
+        }
+        let spec = self.infra_spec()?;
+        let names: Vec<&str> = nodes.iter().map(|(n, _)| n.as_str()).collect();
+        let consoles = infra.console_host_keys(&spec, state, &names, wait).await?;
+        let mut pins = ConsolePins::default();
+        for (console, (_, node)) in consoles.iter().zip(&nodes) {
+            if console.keys.is_empty() {
+                pins.missing.push(node.name.clone());
+                continue;
+            }
+            let marker = format!("k8s-hard:console {} cluster={name}", console.instance_id);
+            let outcome = pin_known_hosts(
+                known_hosts,
+                &node.address,
+                node.port,
+                &console.keys,
+                &marker,
+            )
+            .map_err(|e| Error::Pin {
+                node: node.name.clone(),
+                instance_id: console.instance_id.clone(),
+                source: Box::new(e),
+            })?;
+            pins.pinned.push(Pinned {
+                node: node.name.clone(),
+                instance_id: console.instance_id.clone(),
+                keys: console.keys.len(),
+                outcome,
+            });
+        }
+        Ok(pins)
+    }
+}

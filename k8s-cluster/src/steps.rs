@@ -72,7 +72,7 @@ pub struct KubeconfigReport {
     pub skipped: Vec<String>,
 }
 
-/// What [`Cluster::generate_encryption_config`] did.
+/// What [`generate_encryption_config`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EncryptionChange {

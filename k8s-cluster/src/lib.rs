@@ -43,6 +43,7 @@
 //! ```
 
 mod cluster;
+mod encryption;
 mod error;
 mod files;
 mod host_keys;
@@ -53,6 +54,10 @@ mod up;
 pub use cluster::{
     Api, Aws, Cluster, ClusterSpec, InitOptions, Network, NodeEntry, NodeGroup, Pki, ResolvedNode,
     Ssh, SubjectFields, aws_domain, aws_hostname, infra_node_name, render_default,
+};
+pub use encryption::{
+    MasterStage, MastersEncryption, REENCRYPT, RemoteCopy, masters_stage, masters_stage_on_nodes,
+    next_steps,
 };
 pub use error::{Error, Result};
 pub use files::certificate_row;

@@ -11,10 +11,9 @@ use k8s_distribute::{Manifest, SshClient, UploadReport};
 use serde_json::{Value, json};
 
 use crate::cli::{Output, StatusArgs};
-use crate::commands::encryption_config::{self, MastersEncryption};
 use crate::commands::{distribute, infra, pki};
 use crate::output::{Ui, table};
-use k8s_cluster::Cluster;
+use k8s_cluster::{Cluster, MastersEncryption, masters_stage_on_nodes};
 
 pub fn run(dir: &Path, args: &StatusArgs, ui: &Ui) -> Result<bool> {
     let cluster = Cluster::load(dir)?;
@@ -59,9 +58,17 @@ pub fn run(dir: &Path, args: &StatusArgs, ui: &Ui) -> Result<bool> {
         &nodes,
         std::fs::read_to_string(cluster.layout.encryption_config()),
     ) {
-        (Ok((report, client, manifest)), Ok(local)) => Some(runtime.block_on(
-            encryption_config::masters_stage_on_nodes(client, manifest, report, &local, &args.ssh),
-        )),
+        (Ok((report, client, manifest)), Ok(local)) => Some(
+            runtime
+                .block_on(masters_stage_on_nodes(
+                    client,
+                    manifest,
+                    report,
+                    &local,
+                    args.ssh.target_dir.as_deref(),
+                ))
+                .map_err(anyhow::Error::from),
+        ),
         _ => None,
     };
     let nodes = nodes.map(|(report, ..)| report);

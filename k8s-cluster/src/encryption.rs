@@ -1,0 +1,383 @@
+//! Encryption key rotation across the masters: which stage each master's copy of
+//! `encryption-config.yaml` is in, and whether a mix of copies is safe (Kubernetes'
+//! documented procedure: add the new key second everywhere, move it first, re-encrypt, prune).
+
+use k8s_distribute::{Manifest, SshClient, UploadReport};
+use k8s_kubeconfig::{EncryptionConfig, RotationStage, parse_encryption_config};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// How existing secrets are re-encrypted with the key that writes now.
+pub const REENCRYPT: &str = "kubectl get secrets -A -o json | kubectl replace -f -";
+
+/// What to do after reaching `stage`, as one sentence.
+pub fn next_steps(stage: &RotationStage) -> String {
+    let rollout = "`k8s-hard distribute`, then restart kube-apiserver on every master";
+    match stage {
+        RotationStage::Single { .. } => format!(
+            "nothing pending; after a prune: {rollout}. Next rotation: `k8s-hard encryption-config rotate`"
+        ),
+        RotationStage::NewKeySecond { .. } => format!(
+            "{rollout} (each can now read with the new key); then `k8s-hard encryption-config promote`"
+        ),
+        RotationStage::NewKeyFirst { .. } => format!(
+            "{rollout} (new secrets are then written with the new key); then re-encrypt every secret: `{REENCRYPT}`; back up etcd; then `k8s-hard encryption-config prune`"
+        ),
+    }
+}
+
+/// One master's copy of encryption-config.yaml, as `status` found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteCopy {
+    /// The node has no such file.
+    Missing,
+    /// Byte for byte the local file (same sha256).
+    SameAsLocal,
+    /// Not the local file; its contents were not read.
+    Differs,
+    /// The file's text (read over SSH).
+    Text(String),
+    /// The node could not be checked; why.
+    Unknown(String),
+}
+
+/// Where one master stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MasterStage {
+    /// The node.
+    pub node: String,
+    /// Whether its copy is byte for byte the local file.
+    pub same_as_local: bool,
+    /// Its copy's stage, when known (the local stage when it is the same file).
+    pub stage: Option<RotationStage>,
+    /// What is wrong with it, if anything.
+    pub problem: Option<String>,
+}
+
+/// The masters' copies of the encryption config, judged together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MastersEncryption {
+    /// The local file's stage.
+    pub local_stage: RotationStage,
+    /// Every master has the local file, byte for byte.
+    pub all_same: bool,
+    /// Whether every copy can read what every other writes (a mix that is a rollout in
+    /// progress, not a fault): `Some(false)` when one cannot, or a copy is missing; `None`
+    /// when a differing copy's contents are unknown.
+    pub compatible: Option<bool>,
+    /// Per master.
+    pub masters: Vec<MasterStage>,
+    /// One line for people: the stage and what to do next.
+    pub summary: String,
+}
+
+/// For `k8s-hard status`: given the local encryption-config.yaml's text and each master's
+/// copy, tells which stage of a rotation the masters are in, whether they all have the same
+/// file, and whether a mix is safe (every copy can read what every other writes) or not.
+///
+/// # Errors
+/// When the local text is not a valid encryption config.
+pub fn masters_stage(local: &str, copies: &[(String, RemoteCopy)]) -> Result<MastersEncryption> {
+    let local_config = parse_encryption_config(local).map_err(|source| Error::Encryption {
+        path: FILE_NAME.into(),
+        source,
+    })?;
+    let local_stage = local_config.rotation_stage();
+    let mut masters = Vec::new();
+    // Per master: Some(Some(config)) known contents, Some(None) missing/invalid, None unknown.
+    let mut known: Vec<Option<Option<EncryptionConfig>>> = Vec::new();
+    for (node, copy) in copies {
+        let (same, config, problem): (bool, Option<Option<EncryptionConfig>>, Option<String>) =
+            match copy {
+                RemoteCopy::Missing => (
+                    false,
+                    Some(None),
+                    Some("no encryption-config.yaml".to_string()),
+                ),
+                RemoteCopy::SameAsLocal => (true, Some(Some(local_config.clone())), None),
+                RemoteCopy::Differs => {
+                    (false, None, Some("differs from the local file".to_string()))
+                }
+                RemoteCopy::Unknown(why) => (false, None, Some(why.clone())),
+                RemoteCopy::Text(text) => match parse_encryption_config(text) {
+                    Ok(c) => (text == local, Some(Some(c)), None),
+                    Err(e) => (false, Some(None), Some(format!("invalid: {e}"))),
+                },
+            };
+        masters.push(MasterStage {
+            node: node.clone(),
+            same_as_local: same,
+            stage: config
+                .as_ref()
+                .and_then(|c| c.as_ref().map(EncryptionConfig::rotation_stage)),
+            problem,
+        });
+        known.push(config);
+    }
+    let all_same = masters.iter().all(|m| m.same_as_local);
+    let compatible = if known.iter().any(|k| matches!(k, Some(None))) {
+        Some(false)
+    } else if known.iter().any(Option::is_none) {
+        None
+    } else {
+        let configs: Vec<&EncryptionConfig> = known.iter().flatten().flatten().collect();
+        Some(
+            configs
+                .iter()
+                .all(|a| configs.iter().all(|b| a.reads_writes_of(b))),
+        )
+    };
+    let summary = if all_same {
+        format!(
+            "every master has the local file: {local_stage}; next: {}",
+            next_steps(&local_stage)
+        )
+    } else {
+        let same = masters.iter().filter(|m| m.same_as_local).count();
+        let verdict = match compatible {
+            Some(true) => {
+                "safe mix (each can read what the others write): finish with `k8s-hard distribute` and restart kube-apiserver where it changed"
+            }
+            Some(false) => {
+                "NOT safe: a master lacks the file or writes with a key another cannot read; `k8s-hard distribute` and restart kube-apiserver on every master before anything else"
+            }
+            None => {
+                "finish with `k8s-hard distribute` and restart kube-apiserver where it changed before the next stage"
+            }
+        };
+        format!(
+            "{same} of {} masters have the local file ({local_stage}); {verdict}",
+            masters.len()
+        )
+    };
+    Ok(MastersEncryption {
+        local_stage,
+        all_same,
+        compatible,
+        masters,
+        summary,
+    })
+}
+
+/// [`masters_stage`] for `status`: each node that is sent `encryption-config.yaml` (the
+/// masters) is judged by that file's status in the check-only distribution `report`, and the
+/// text of the copies that differ from the local file is read over SSH (`cat`), so that their
+/// stage is known too.
+///
+/// # Errors
+/// When the local text is not a valid encryption config.
+pub async fn masters_stage_on_nodes(
+    client: &SshClient,
+    manifest: &Manifest,
+    report: &UploadReport,
+    local: &str,
+    target_dir: Option<&str>,
+) -> Result<MastersEncryption> {
+    let mut copies = copies_from_report(report);
+    let differing: Vec<String> = copies
+        .iter()
+        .filter(|(_, c)| *c == RemoteCopy::Differs)
+        .map(|(node, _)| node.clone())
+        .collect();
+    if !differing.is_empty() {
+        let path = match target_dir {
+            Some(dir) => format!("{dir}/{FILE_NAME}"),
+            None => FILE_NAME.to_string(),
+        };
+        let command = format!("cat -- '{}'", path.replace('\'', "'\\''"));
+        let nodes: Vec<k8s_distribute::Node> = manifest
+            .nodes()
+            .into_iter()
+            .filter(|n| differing.contains(&n.name))
+            .collect();
+        for run in client.run(&nodes, &command, &|_| {}).await {
+            let copy = match run.result {
+                Ok(out) if out.success() => {
+                    RemoteCopy::Text(String::from_utf8_lossy(&out.stdout).into_owned())
+                }
+                Ok(out) => RemoteCopy::Unknown(format!(
+                    "cat failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )),
+                Err(e) => RemoteCopy::Unknown(e.to_string()),
+            };
+            if let Some(entry) = copies.iter_mut().find(|(node, _)| *node == run.node) {
+                entry.1 = copy;
+            }
+        }
+    }
+    masters_stage(local, &copies)
+}
+
+/// Each node that is sent `encryption-config.yaml` (the masters), with its copy as a
+/// check-only distribution `report` found it.
+fn copies_from_report(report: &UploadReport) -> Vec<(String, RemoteCopy)> {
+    use k8s_distribute::FileStatus;
+    report
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            let file = n.files.iter().find(|f| f.name == FILE_NAME)?;
+            let copy = match (&n.error, &file.status) {
+                (Some(e), _) => RemoteCopy::Unknown(format!("unreachable: {e}")),
+                (None, s) if s.is_in_place() => RemoteCopy::SameAsLocal,
+                (None, FileStatus::WouldFixMode) => RemoteCopy::SameAsLocal,
+                (None, FileStatus::WouldSend(why)) if why.contains("missing") => {
+                    RemoteCopy::Missing
+                }
+                (None, FileStatus::WouldSend(_)) => RemoteCopy::Differs,
+                (None, other) => RemoteCopy::Unknown(format!("{other:?}")),
+            };
+            Some((n.node.clone(), copy))
+        })
+        .collect()
+}
+
+/// The file's name, here and on the nodes.
+const FILE_NAME: &str = "encryption-config.yaml";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_kubeconfig::EncryptionKey;
+
+    fn text(config: &EncryptionConfig) -> String {
+        k8s_kubeconfig::render_encryption_config(config).unwrap()
+    }
+
+    #[test]
+    fn masters_stage_tells_a_rollout_from_a_fault() {
+        let mut c = EncryptionConfig::with_key(EncryptionKey::from_bytes("key1", &[1; 32]));
+        let stage0 = text(&c);
+        c.rotate_with(EncryptionKey::from_bytes("key2", &[2; 32]))
+            .unwrap();
+        let stage1 = text(&c);
+        c.promote().unwrap();
+        let stage2 = text(&c);
+
+        let all = masters_stage(
+            &stage1,
+            &[
+                ("m0".into(), RemoteCopy::Text(stage1.clone())),
+                ("m1".into(), RemoteCopy::SameAsLocal),
+            ],
+        )
+        .unwrap();
+        assert!(all.all_same && all.compatible == Some(true), "{all:?}");
+        assert!(all.summary.contains("promote"), "{}", all.summary);
+
+        // Stage 1 reached two of three masters: safe.
+        let rollout = masters_stage(
+            &stage1,
+            &[
+                ("m0".into(), RemoteCopy::Text(stage1.clone())),
+                ("m1".into(), RemoteCopy::Text(stage1.clone())),
+                ("m2".into(), RemoteCopy::Text(stage0.clone())),
+            ],
+        )
+        .unwrap();
+        assert!(
+            !rollout.all_same && rollout.compatible == Some(true),
+            "{rollout:?}"
+        );
+        assert!(rollout.summary.starts_with("2 of 3"), "{}", rollout.summary);
+
+        // Stage 2 on a master that never got stage 1: the old one cannot read its writes.
+        let fault = masters_stage(
+            &stage2,
+            &[
+                ("m0".into(), RemoteCopy::Text(stage2.clone())),
+                ("m1".into(), RemoteCopy::Text(stage0)),
+                ("m2".into(), RemoteCopy::Missing),
+            ],
+        )
+        .unwrap();
+        assert_eq!(fault.compatible, Some(false), "{fault:?}");
+        assert!(fault.summary.contains("NOT safe"), "{}", fault.summary);
+        assert_eq!(
+            fault.masters[2].problem.as_deref(),
+            Some("no encryption-config.yaml")
+        );
+        // Stage 2 on one master, stage 0 on the other: unsafe without the missing one too.
+        let unsafe_pair = masters_stage(
+            &stage2,
+            &[
+                ("m0".into(), RemoteCopy::Text(stage2.clone())),
+                (
+                    "m1".into(),
+                    RemoteCopy::Text(text(&EncryptionConfig::with_key(
+                        EncryptionKey::from_bytes("key1", &[1; 32]),
+                    ))),
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(unsafe_pair.compatible, Some(false), "{unsafe_pair:?}");
+        // Only hashes: a differing copy's safety is unknown.
+        let hashes = masters_stage(
+            &stage2,
+            &[
+                ("m0".into(), RemoteCopy::SameAsLocal),
+                ("m1".into(), RemoteCopy::Differs),
+            ],
+        )
+        .unwrap();
+        assert_eq!(hashes.compatible, None, "{hashes:?}");
+        assert!(hashes.summary.starts_with("1 of 2"), "{}", hashes.summary);
+    }
+
+    #[test]
+    fn status_report_maps_to_copies() {
+        use k8s_distribute::{FileReport, FileStatus, NodeReport, UploadReport};
+        let local = text(&EncryptionConfig::with_key(EncryptionKey::from_bytes(
+            "key1", &[1; 32],
+        )));
+        let node = |name: &str, status: FileStatus| NodeReport {
+            node: name.into(),
+            address: "127.0.0.1:22".into(),
+            files: vec![
+                FileReport {
+                    name: "ca.pem".into(),
+                    status: FileStatus::Unchanged,
+                },
+                FileReport {
+                    name: FILE_NAME.into(),
+                    status,
+                },
+            ],
+            error: None,
+        };
+        let report = UploadReport {
+            nodes: vec![
+                node("m0", FileStatus::Unchanged),
+                node("m1", FileStatus::WouldSend("missing on the node".into())),
+                node(
+                    "m2",
+                    FileStatus::WouldSend("differs from the local file".into()),
+                ),
+                NodeReport {
+                    node: "w0".into(),
+                    address: "127.0.0.1:22".into(),
+                    files: vec![],
+                    error: None,
+                },
+            ],
+        };
+        let got = masters_stage(&local, &copies_from_report(&report)).unwrap();
+        let names: Vec<(&str, bool, Option<&str>)> = got
+            .masters
+            .iter()
+            .map(|m| (m.node.as_str(), m.same_as_local, m.problem.as_deref()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("m0", true, None),
+                ("m1", false, Some("no encryption-config.yaml")),
+                ("m2", false, Some("differs from the local file")),
+            ]
+        );
+        assert_eq!(got.compatible, Some(false));
+    }
+}

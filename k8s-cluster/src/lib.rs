@@ -42,6 +42,7 @@
 //! # Ok(()) }
 //! ```
 
+mod aws;
 mod cluster;
 mod encryption;
 mod error;

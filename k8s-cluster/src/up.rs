@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use k8s_aws_infra::{Infra, InfraState, save_state};
+use k8s_aws_infra::Infra;
 use k8s_distribute::{
     Event, FileStatus, HostKeys, NodeReady, SshClient, SshSettings, UnknownHosts, UploadOptions,
     UploadReport,
@@ -212,10 +212,6 @@ impl Cluster {
         );
         let client = SshClient::new(&options.ssh)?;
         let spec = self.infra_spec()?;
-        let previous = self
-            .state
-            .clone()
-            .unwrap_or_else(|| InfraState::new(self.spec.name.clone()));
 
         // No key depends on an address: make them while AWS works, sign once the names
         // are known.
@@ -228,8 +224,7 @@ impl Cluster {
         });
 
         let step = Step::start(1, progress);
-        let report = infra.up(&spec, &previous, self.layout.dir()).await?;
-        save_state(self.layout.dir(), &report.state)?;
+        let report = self.infra_up(infra).await?;
         let endpoint = report
             .state
             .api_endpoint()
@@ -486,12 +481,9 @@ impl Cluster {
     /// # Errors
     /// [`Error::Infra`] (reading AWS), [`Error::Pki`].
     pub async fn plan_up(&self, infra: &Infra) -> Result<UpPlan> {
-        let spec = self.infra_spec()?;
-        let previous = self
-            .state
-            .clone()
-            .unwrap_or_else(|| InfraState::new(self.spec.name.clone()));
-        let infra_plan = infra.plan(&spec, &previous, self.layout.dir()).await?;
+        let infra_plan = infra
+            .plan(&self.infra_spec()?, &self.infra_state(), self.layout.dir())
+            .await?;
         let certificates = self
             .check_pki()?
             .into_iter()

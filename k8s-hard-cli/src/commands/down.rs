@@ -8,13 +8,12 @@ use serde_json::json;
 use crate::cli::DownArgs;
 use crate::commands::infra;
 use crate::output::Ui;
-use k8s_cluster::{Cluster, Layout};
+use k8s_cluster::Layout;
 
 pub fn run(dir: &Path, args: &DownArgs, ui: &Ui) -> Result<bool> {
     // state.json may be lost or damaged: the cluster is then found by its tags.
-    let cluster = Cluster::load_spec(dir)?;
+    let cluster = infra::load_for_down(dir, ui)?;
     let spec = cluster.infra_spec()?;
-    let previous = infra::state_for_down(dir, &spec, ui);
     let purge_what = format!(
         "the PKI, kubeconfigs, encryption config and SSH key in {}",
         dir.display()
@@ -26,7 +25,7 @@ pub fn run(dir: &Path, args: &DownArgs, ui: &Ui) -> Result<bool> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let report = runtime.block_on(async {
         let infra = infra::connect(&args.aws, ui).await?;
-        infra::down(&infra, &spec, &previous, dir).await
+        Ok::<_, anyhow::Error>(cluster.infra_down(&infra).await?)
     })?;
     let clean = report.left_behind.is_empty();
     let purged = match (args.purge, clean) {

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use k8s_aws_infra::{
-    Action, AwsOptions, DownReport, Infra, InfraSpec, InfraState, Plan, Progress, Status, Timeouts,
-    UpReport, load_state, save_state,
+    Action, AwsOptions, DownReport, Infra, InfraSpec, Plan, Progress, Status, Timeouts,
 };
 
 use crate::cli::{AwsArgs, InfraArgs, InfraCommand};
@@ -18,18 +17,13 @@ use k8s_cluster::Cluster;
 
 pub fn run(dir: &Path, args: &InfraArgs, ui: &Ui) -> Result<bool> {
     // `down` must work when state.json is lost or damaged: it finds resources by their tags.
-    let tearing_down = matches!(args.command, InfraCommand::Down { .. });
-    let cluster = if tearing_down {
-        Cluster::load_spec(dir)?
+    let cluster = if matches!(args.command, InfraCommand::Down { .. }) {
+        load_for_down(dir, ui)?
     } else {
         Cluster::load(dir)?
     };
     let spec = cluster.infra_spec()?;
-    let previous = if tearing_down {
-        state_for_down(dir, &spec, ui)
-    } else {
-        previous_state(dir, &spec)?
-    };
+    let previous = cluster.infra_state();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let infra = connect(&args.aws, ui).await?;
@@ -40,7 +34,7 @@ pub fn run(dir: &Path, args: &InfraArgs, ui: &Ui) -> Result<bool> {
                 Ok(true)
             }
             InfraCommand::Up => {
-                let report = up(&infra, &spec, &previous, dir, ui).await?;
+                let report = cluster.infra_up(&infra).await?;
                 if !report.load_balancer_active {
                     infra
                         .wait_load_balancer_active(&spec, &report.state)
@@ -67,7 +61,7 @@ pub fn run(dir: &Path, args: &InfraArgs, ui: &Ui) -> Result<bool> {
                     ui.status("nothing deleted");
                     return Ok(true);
                 }
-                let report = down(&infra, &spec, &previous, dir).await?;
+                let report = cluster.infra_down(&infra).await?;
                 ui.result(&report, || down_text(&report))?;
                 Ok(report.left_behind.is_empty())
             }
@@ -75,20 +69,17 @@ pub fn run(dir: &Path, args: &InfraArgs, ui: &Ui) -> Result<bool> {
     })
 }
 
-/// What `infra up` recorded last time, or an empty state for the cluster.
-pub fn previous_state(dir: &Path, spec: &InfraSpec) -> Result<InfraState> {
-    Ok(load_state(dir)?.unwrap_or_else(|| InfraState::new(spec.cluster.clone())))
-}
-
-/// The state for `down`: a damaged state.json is reported and set aside, and the cluster is
-/// found by its installation tag instead.
-pub fn state_for_down(dir: &Path, spec: &InfraSpec, ui: &Ui) -> InfraState {
-    previous_state(dir, spec).unwrap_or_else(|e| {
+/// The cluster for `down`: a damaged state.json is reported and set aside, and the cluster
+/// is found by its installation tag instead.
+pub fn load_for_down(dir: &Path, ui: &Ui) -> Result<Cluster> {
+    let (cluster, unreadable) = Cluster::load_for_down(dir)?;
+    if let Some(e) = unreadable {
         ui.warn(format!(
-            "{e:#}; finding the cluster's resources by their tags instead"
+            "{:#}; finding the cluster's resources by their tags instead",
+            anyhow::Error::from(e)
         ));
-        InfraState::new(spec.cluster.clone())
-    })
+    }
+    Ok(cluster)
 }
 
 /// Connects to AWS with the standard chain, reporting the library's progress on `ui`.
@@ -139,26 +130,6 @@ pub async fn connect(args: &AwsArgs, ui: &Ui) -> Result<Infra> {
         }))
 }
 
-/// Creates what is missing and records the state in `dir`.
-pub async fn up(
-    infra: &Infra,
-    spec: &InfraSpec,
-    previous: &InfraState,
-    dir: &Path,
-    ui: &Ui,
-) -> Result<UpReport> {
-    let report = infra.up(spec, previous, dir).await?;
-    save_state(dir, &report.state)?;
-    ui.detail(format!(
-        "{} change(s), {} API calls ({} mutating); state in {}",
-        report.changes.len(),
-        report.calls.total(),
-        report.calls.mutating,
-        dir.join(k8s_aws_infra::STATE_FILE).display()
-    ));
-    Ok(report)
-}
-
 /// Asks on the terminal, unless `yes`, whether to delete the cluster's AWS resources and then
 /// `also`; refuses when there is no terminal to ask.
 pub fn confirm_down(spec: &InfraSpec, also: Option<&str>, yes: bool) -> Result<bool> {
@@ -178,24 +149,6 @@ pub fn confirm_down(spec: &InfraSpec, also: Option<&str>, yes: bool) -> Result<b
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
-}
-
-/// Deletes everything the cluster owns and records what is left in `dir`.
-pub async fn down(
-    infra: &Infra,
-    spec: &InfraSpec,
-    previous: &InfraState,
-    dir: &Path,
-) -> Result<DownReport> {
-    let report = infra.down(spec, previous).await?;
-    // Keep the IDs of anything left behind, so the next `down` finds it again.
-    let state = if report.left_behind.is_empty() {
-        InfraState::new(spec.cluster.clone())
-    } else {
-        previous.clone()
-    };
-    save_state(dir, &state)?;
-    Ok(report)
 }
 
 pub fn plan_text(plan: &Plan) -> String {

@@ -26,10 +26,10 @@ pub fn run(dir: &Path, args: &StatusArgs, ui: &Ui) -> Result<bool> {
     };
 
     let infra: Result<Status> = runtime.block_on(async {
-        let spec = cluster.infra_spec()?;
-        let previous = infra::previous_state(dir, &spec)?;
         let aws = infra::connect(&args.aws, &silent).await?;
-        Ok(aws.status(&spec, &previous).await?)
+        Ok(aws
+            .status(&cluster.infra_spec()?, &cluster.infra_state())
+            .await?)
     });
     let certificates = cluster.check_pki()?;
     let nodes: Result<(UploadReport, SshClient, Manifest)> = runtime.block_on(async {

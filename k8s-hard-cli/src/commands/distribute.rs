@@ -22,7 +22,7 @@ pub fn run(dir: &Path, args: &DistributeArgs, ui: &Ui) -> Result<bool> {
         print_plan(&manifest, ui)?;
         return Ok(true);
     }
-    let client = client(dir, &cluster, &args.ssh)?;
+    let client = client(&cluster, &args.ssh)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let report = runtime.block_on(async {
         if cluster
@@ -129,7 +129,7 @@ pub async fn pin_console_host_keys(
 }
 
 /// The SSH settings `args` describe: the key (default the AWS key pair's) and known_hosts.
-pub fn settings(dir: &Path, cluster: &Cluster, args: &SshArgs) -> Result<SshSettings> {
+pub fn settings(cluster: &Cluster, args: &SshArgs) -> Result<SshSettings> {
     let unknown = if args.accept_new {
         UnknownHosts::AcceptNew
     } else {
@@ -142,7 +142,7 @@ pub fn settings(dir: &Path, cluster: &Cluster, args: &SshArgs) -> Result<SshSett
     let identity = args
         .identity
         .clone()
-        .unwrap_or_else(|| k8s_aws_infra::key_path(dir, &cluster.spec.name));
+        .unwrap_or_else(|| cluster.layout.ssh_key(&cluster.spec.name));
     if !identity.exists() {
         bail!(
             "no private key at {} (`k8s-hard infra up` saves the AWS key pair there; pass --identity for another key)",
@@ -158,8 +158,8 @@ pub fn settings(dir: &Path, cluster: &Cluster, args: &SshArgs) -> Result<SshSett
 }
 
 /// The SSH client `args` describe (see [`settings`]).
-pub fn client(dir: &Path, cluster: &Cluster, args: &SshArgs) -> Result<SshClient> {
-    Ok(SshClient::new(&settings(dir, cluster, args)?)?)
+pub fn client(cluster: &Cluster, args: &SshArgs) -> Result<SshClient> {
+    Ok(SshClient::new(&settings(cluster, args)?)?)
 }
 
 /// Sends every node its files (or, `check_only`, compares); nodes fail independently.

@@ -44,7 +44,7 @@ pub fn run(dir: &Path, args: &StatusArgs, ui: &Ui) -> Result<bool> {
             distribute::pin_console_host_keys(&aws, &cluster, &manifest, &args.ssh, &silent)
                 .await?;
         }
-        let mut settings = distribute::settings(dir, &cluster, &args.ssh)?;
+        let mut settings = distribute::settings(&cluster, &args.ssh)?;
         // A status should answer quickly: one attempt per node.
         settings.connect_retries = 0;
         settings.connect_timeout = Duration::from_secs(5);

@@ -31,7 +31,7 @@ pub fn run(dir: &Path, args: &UpArgs, ui: &Ui) -> Result<bool> {
             return Ok(true);
         }
         let options = UpOptions {
-            ssh: distribute::settings(dir, &cluster, &args.ssh)?,
+            ssh: distribute::settings(&cluster, &args.ssh)?,
             target_dir: args.ssh.target_dir.clone(),
             ssh_wait: Duration::from_secs(args.ssh_wait),
         };

@@ -5,15 +5,32 @@ use std::process::{Command, Output};
 
 use k8s_hard_tests::openssl;
 
-/// target/<profile>/examples/<name>, next to this test's own binary in target/<profile>/deps.
+/// The example `name` as `cargo test` built it: target/<profile>/examples/<name>-<hash> (the
+/// newest), or <name> as `cargo build --examples` leaves it, next to this test's own binary
+/// in target/<profile>/deps.
 fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|d| d.parent()).unwrap();
-    let path = profile_dir.join("examples").join(name);
-    assert!(
-        path.is_file(),
-        "{path:?} is not built: run `cargo test -p k8s-hard-examples`"
-    );
+    let examples = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .unwrap()
+        .join("examples");
+    let prefix = format!("{name}-");
+    let newest = std::fs::read_dir(&examples)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let file = e.file_name().to_string_lossy().into_owned();
+            file == name
+                || (file.starts_with(&prefix)
+                    && file[prefix.len()..].chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max();
+    let (_, path) = newest.unwrap_or_else(|| {
+        panic!("{name} is not built in {examples:?}: run `cargo test -p k8s-hard-examples`")
+    });
     path
 }
 
@@ -518,4 +535,50 @@ fn custom_bootstrap_to_real_sshd_hosts() {
         );
         assert!(second.contains(&line), "{line}: {second}");
     }
+}
+
+#[test]
+fn cluster_plan_prints_the_tutorials_cluster() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = k8s_cluster::InitOptions {
+        name: "demo".into(),
+        ..k8s_cluster::InitOptions::new().unwrap()
+    };
+    std::fs::write(
+        tmp.path().join("cluster.yaml"),
+        k8s_cluster::render_default(&opts),
+    )
+    .unwrap();
+    let out = Command::new(example("cluster_plan"))
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "cluster demo in us-east-2",
+        "  worker demo-worker-2 172.31.0.22 ip-172-31-0-22.us-east-2.compute.internal pods 172.20.2.0/24",
+        "  demo-worker-1.kubeconfig                 user system:node:ip-172-31-0-21 with demo-worker-1.pem",
+        "  admin.kubeconfig                         user admin with admin.pem",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "{line:?} missing from:\n{stdout}"
+        );
+    }
+    let master = stdout
+        .lines()
+        .find(|l| l.starts_with("  demo-master-0 ("))
+        .unwrap();
+    assert!(master.ends_with(": ca.pem ca-key.pem service-account.pem service-account-key.pem master-kubernetes.pem master-kubernetes-key.pem kube-controller-manager.kubeconfig kube-scheduler.kubeconfig admin.kubeconfig encryption-config.yaml"), "{master}");
+    assert!(
+        stdout.contains("  ca ") && stdout.contains("CN=Kubernetes O=Kubernetes"),
+        "{stdout}"
+    );
+    // Only read: nothing written beside cluster.yaml.
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
 }

@@ -268,7 +268,7 @@ impl InitOptions {
     }
 }
 
-/// The commented `cluster.yaml` that `init` writes: the seed's topology with `opts` applied.
+/// The commented `cluster.yaml` that `init` writes: the tutorial's topology with `opts` applied.
 pub fn render_default(opts: &InitOptions) -> String {
     let net = Network::default();
     let aws = Aws::default();
@@ -332,7 +332,7 @@ aws:
   instance_type: {instance_type}
   ami_owner: "{ami_owner}"
   ami_name_filter: "{ami_filter}"
-  # Who may SSH to the nodes. 0.0.0.0/0 is the seed's choice: narrow it to your address.
+  # Who may SSH to the nodes. 0.0.0.0/0 is the tutorial's choice: narrow it to your address.
   ssh_ingress_cidr: {ssh_cidr}
 
 pki:

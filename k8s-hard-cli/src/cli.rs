@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// distribution of the manual procedure, as typed and tested steps.
 ///
 /// Every step reads `DIR/cluster.yaml` (`k8s-hard init` writes one; the default topology is
-/// the seed's: 3 masters at 172.31.0.10-12, 3 workers at .20-22) and is safe to run again.
+/// the topology of "Kubernetes from the ground up": 3 masters at 172.31.0.10-12, 3 workers at .20-22) and is safe to run again.
 #[derive(Debug, Parser)]
 #[command(name = "k8s-hard", version, propagate_version = true)]
 #[command(
@@ -60,7 +60,7 @@ pub enum Output {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Write a commented cluster.yaml with the seed's topology as defaults.
+    /// Write a commented cluster.yaml with the tutorial's topology as defaults (and a new installation ID).
     #[command(
         after_help = "Example:\n  k8s-hard --dir prod init --name prod --region eu-west-1 --workers 5"
     )]
@@ -82,15 +82,15 @@ pub enum Command {
         after_help = "Example:\n  k8s-hard status\n  k8s-hard status --output json | jq '.certificates[] | select(.days_left < 60)'"
     )]
     Status(StatusArgs),
-    /// The AWS network, load balancer and machines (seed "AWS CLOUD RESOURCES" to STEP 3).
+    /// The AWS network, load balancer and machines ("Kubernetes from the ground up": AWS CLOUD RESOURCES to STEP 3).
     ///
     /// Credentials and region follow the AWS CLI: AWS_PROFILE, AWS_ACCESS_KEY_ID and
     /// AWS_SECRET_ACCESS_KEY, ~/.aws/config and credentials; the region is cluster.yaml's.
     Infra(InfraArgs),
-    /// The cluster PKI: a CA and every component certificate (seed STEP 4).
+    /// The cluster PKI: a CA and every component certificate (the tutorial's STEP 4).
     #[command(subcommand)]
     Pki(PkiCommand),
-    /// Kubeconfigs for the kubelets, kube-proxy, controller-manager, scheduler and admin (seed STEP 6).
+    /// Kubeconfigs for the kubelets, kube-proxy, controller-manager, scheduler and admin (the tutorial's STEP 6).
     #[command(subcommand)]
     Kubeconfig(KubeconfigCommand),
     /// The API server's encryption-at-rest config ("Kubernetes from the ground up" STEP 7),
@@ -103,7 +103,7 @@ pub enum Command {
     /// -f -`); `prune` (old keys removed), `distribute`, restart.
     #[command(subcommand, name = "encryption-config")]
     EncryptionConfig(EncryptionCommand),
-    /// Everything the seed makes before distribution: PKI, kubeconfigs, encryption config.
+    /// Everything the tutorial makes before distribution (STEPS 4, 6, 7): PKI, kubeconfigs, encryption config.
     ///
     /// Kubeconfigs that point at the API endpoint are skipped (with a warning) until the
     /// endpoint is known; run it again after `infra up` or after setting api.endpoint.
@@ -112,7 +112,7 @@ pub enum Command {
     )]
     Bundle,
     /// Send every node its files over SSH, all nodes at once, verified by sha256 on the node
-    /// (seed STEP 5, STEP 6's TASK, STEP 7's end). Running it again sends nothing.
+    /// (the tutorial's STEP 5, STEP 6's TASK, STEP 7's end). Running it again sends nothing.
     #[command(
         after_help = "Example:\n  k8s-hard distribute --plan\n  k8s-hard distribute --accept-new\n  k8s-hard distribute --known-hosts ./known_hosts --output json"
     )]
@@ -256,7 +256,7 @@ pub struct SshArgs {
     /// Private key to log in with (default DIR/ssh/CLUSTER.id_rsa, the AWS key pair).
     #[arg(long, short = 'i', value_name = "FILE")]
     pub identity: Option<PathBuf>,
-    /// Folder on the nodes (default the login user's home, as the seed).
+    /// Folder on the nodes (default the login user's home, as in the tutorial).
     #[arg(long, value_name = "DIR")]
     pub target_dir: Option<String>,
 }

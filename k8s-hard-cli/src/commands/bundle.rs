@@ -1,4 +1,4 @@
-//! `k8s-hard bundle`: everything the seed makes before distribution (STEPS 4, 6, 7).
+//! `k8s-hard bundle`: everything "Kubernetes from the ground up" makes before distribution (STEPS 4, 6, 7).
 
 use std::path::Path;
 

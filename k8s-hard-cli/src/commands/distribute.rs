@@ -1,4 +1,4 @@
-//! `k8s-hard distribute`: the right files to the right nodes (seed STEP 5, STEP 6's TASK and
+//! `k8s-hard distribute`: the right files to the right nodes ("Kubernetes from the ground up" STEP 5, STEP 6's TASK and
 //! the end of STEP 7), all nodes at once.
 
 use std::path::{Path, PathBuf};

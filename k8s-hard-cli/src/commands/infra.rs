@@ -1,4 +1,4 @@
-//! `k8s-hard infra plan | up | status | down` (seed "AWS CLOUD RESOURCES" through STEP 3).
+//! `k8s-hard infra plan | up | status | down` ("Kubernetes from the ground up": AWS CLOUD RESOURCES through STEP 3).
 
 use std::collections::HashSet;
 use std::io::{BufRead, IsTerminal, Write};

@@ -1,4 +1,4 @@
-//! `k8s-hard kubeconfig generate | use-admin` (seed STEP 6).
+//! `k8s-hard kubeconfig generate | use-admin` ("Kubernetes from the ground up" STEP 6).
 
 use std::path::Path;
 

@@ -78,12 +78,16 @@ pub enum Command {
     /// The API server's encryption-at-rest config (seed STEP 7).
     #[command(subcommand, name = "encryption-config")]
     EncryptionConfig(EncryptionCommand),
-    /// Everything the seed makes before distribution: PKI, kubeconfigs, encryption config.
+    /// Everything "Kubernetes from the ground up" makes before distribution (STEPS 4, 6, 7):
+    /// PKI, kubeconfigs, encryption config.
     ///
-    /// Kubeconfigs that point at the API endpoint are skipped (with a warning) until the
-    /// endpoint is known; run it again after `infra up` or after setting api.endpoint.
+    /// Writes the default cluster.yaml first if there is none. The five kubeconfigs that point
+    /// at the API endpoint (kubelets, kube-proxy, admin) need it: give it with --api-endpoint,
+    /// api.endpoint in cluster.yaml, or run `infra up` first; without it they are skipped with
+    /// a warning.
     #[command(
-        after_help = "Example:\n  k8s-hard --dir mycluster bundle\n  k8s-hard --dir mycluster bundle --output json | jq .kubeconfigs"
+        after_help = "Example:\n  k8s-hard --dir demo bundle --api-endpoint k8s-api.example.com\n  k8s-hard --dir mycluster bundle --output json | jq .kubeconfigs",
+        args = BundleArgs::arguments()
     )]
     Bundle,
     /// Send every node its files over SSH, all nodes at once, verified by sha256 on the node
@@ -100,6 +104,38 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// The arguments of `bundle`.
+///
+/// `Bundle` stays a unit variant (the dispatch in main.rs matches it so); its arguments are
+/// attached with [`BundleArgs::arguments`] and read back with [`BundleArgs::from_process`].
+#[derive(Debug, Default, Args)]
+pub struct BundleArgs {
+    /// The API endpoint: the DNS name (or IP) the kube-apiserver is reached at, on api.port.
+    /// It goes into the API server certificate and the kubeconfigs. Written as api.endpoint
+    /// into the cluster.yaml that bundle creates; an existing cluster.yaml must name the same.
+    #[arg(long, value_name = "NAME")]
+    pub api_endpoint: Option<String>,
+}
+
+impl BundleArgs {
+    /// The clap arguments of [`BundleArgs`], for the `Bundle` variant.
+    fn arguments() -> Vec<clap::Arg> {
+        BundleArgs::augment_args(clap::Command::new("bundle"))
+            .get_arguments()
+            .cloned()
+            .collect()
+    }
+
+    /// This process's `bundle` arguments (the command line main.rs has already accepted).
+    pub fn from_process() -> Result<Self, clap::Error> {
+        let matches = <Cli as clap::CommandFactory>::command().try_get_matches()?;
+        match matches.subcommand_matches("bundle") {
+            Some(m) => <BundleArgs as clap::FromArgMatches>::from_arg_matches(m),
+            None => Ok(BundleArgs::default()),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -38,6 +38,9 @@ pub enum Output {
     Human,
     /// One JSON document, for scripts.
     Json,
+    /// Tables with every value in full (resource ARNs, long names), as `kubectl -o wide`;
+    /// the human tables are shortened to fit 100 columns.
+    Wide,
 }
 
 #[derive(Debug, Subcommand)]

@@ -213,9 +213,10 @@ pub fn status_text(status: &Status) -> String {
         .map(|r| {
             vec![
                 r.kind.to_string(),
-                r.name.clone(),
+                crate::output::short_name(&r.name),
                 r.state.clone(),
-                r.id.clone().unwrap_or_else(|| "-".into()),
+                r.id.as_deref()
+                    .map_or_else(|| "-".into(), crate::output::short_id),
             ]
         })
         .collect();

@@ -288,9 +288,19 @@ fn fit_widths(mut widths: Vec<usize>, header: &[&str], gap: usize, limit: usize)
     widths
 }
 
-/// A plain left-aligned table with a header row, at most [`TABLE_WIDTH`] characters wide
-/// (cells too long for their column lose their middle to `…`), unless `--output wide`.
+/// A plain left-aligned table with a header row, every cell whole.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    render_table(header, rows, false)
+}
+
+/// [`table`] at most [`TABLE_WIDTH`] characters wide, for reports read on a terminal
+/// (`status`): cells too long for their column lose their middle to `…`. Whole with
+/// `--output wide`.
+pub fn fitted_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    render_table(header, rows, !is_wide())
+}
+
+fn render_table(header: &[&str], rows: &[Vec<String>], fit: bool) -> String {
     const GAP: &str = "   ";
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
@@ -300,7 +310,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             }
         }
     }
-    if !is_wide() {
+    if fit {
         widths = fit_widths(widths, header, GAP.len(), TABLE_WIDTH);
     }
     let line = |cells: Vec<String>| {
@@ -452,7 +462,12 @@ mod tests {
             "3/9".to_string(),
             long.clone(),
         ]];
-        let text = table(&["NODE", "ADDRESS", "FILES IN PLACE", "STATE"], &rows);
+        let header = ["NODE", "ADDRESS", "FILES IN PLACE", "STATE"];
+        assert!(
+            table(&header, &rows).contains(&long),
+            "plain tables keep every cell"
+        );
+        let text = fitted_table(&header, &rows);
         for line in text.lines() {
             assert!(line.chars().count() <= TABLE_WIDTH, "{line}");
         }
@@ -462,9 +477,7 @@ mod tests {
             "{text}"
         );
         assert!(row.contains("to send: maste") && row.contains('…'), "{row}");
-        assert!(
-            wide(|| table(&["NODE", "ADDRESS", "FILES IN PLACE", "STATE"], &rows)).contains(&long)
-        );
+        assert!(wide(|| fitted_table(&header, &rows)).contains(&long));
     }
 
     #[test]

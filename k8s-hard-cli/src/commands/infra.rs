@@ -13,7 +13,7 @@ use k8s_aws_infra::{
 };
 
 use crate::cli::{AwsArgs, InfraArgs, InfraCommand};
-use crate::output::{Ui, Waits, table};
+use crate::output::{Ui, Waits, fitted_table};
 use crate::spec::Cluster;
 
 pub fn run(dir: &Path, args: &InfraArgs, ui: &Ui) -> Result<bool> {
@@ -221,8 +221,8 @@ pub fn status_text(status: &Status) -> String {
         })
         .collect();
     let endpoint = status.api_endpoint.as_deref().unwrap_or("(none yet)");
-    let mut out =
-        table(&["KIND", "NAME", "STATE", "ID"], &rows) + &format!("API endpoint: {endpoint}\n");
+    let mut out = fitted_table(&["KIND", "NAME", "STATE", "ID"], &rows)
+        + &format!("API endpoint: {endpoint}\n");
     let fixes: Vec<String> = status
         .resources
         .iter()

@@ -36,7 +36,9 @@ impl Command {
     /// once) and brings its secrets to their modes. Read-only ones run alongside anything.
     pub fn writes(&self) -> bool {
         match self {
-            Command::Init(_) | Command::Down(_) | Command::Bundle | Command::Kubeconfig(_) => true,
+            Command::Init(_) | Command::Down(_) | Command::Bundle(_) | Command::Kubeconfig(_) => {
+                true
+            }
             Command::Up(args) => !args.plan,
             Command::Distribute(args) => !args.plan,
             Command::Infra(args) => {
@@ -56,6 +58,9 @@ pub enum Output {
     Human,
     /// One JSON document, for scripts.
     Json,
+    /// Tables with every value in full (resource ARNs, long names), as `kubectl -o wide`;
+    /// the human tables are shortened to fit 100 columns.
+    Wide,
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,14 +108,17 @@ pub enum Command {
     /// -f -`); `prune` (old keys removed), `distribute`, restart.
     #[command(subcommand, name = "encryption-config")]
     EncryptionConfig(EncryptionCommand),
-    /// Everything the tutorial makes before distribution (STEPS 4, 6, 7): PKI, kubeconfigs, encryption config.
+    /// Everything "Kubernetes from the ground up" makes before distribution (STEPS 4, 6, 7):
+    /// PKI, kubeconfigs, encryption config.
     ///
-    /// Kubeconfigs that point at the API endpoint are skipped (with a warning) until the
-    /// endpoint is known; run it again after `infra up` or after setting api.endpoint.
+    /// Writes the default cluster.yaml first if there is none. The five kubeconfigs that point
+    /// at the API endpoint (kubelets, kube-proxy, admin) need it: give it with --api-endpoint,
+    /// api.endpoint in cluster.yaml, or run `infra up` first; without it they are skipped with
+    /// a warning.
     #[command(
-        after_help = "Example:\n  k8s-hard --dir mycluster bundle\n  k8s-hard --dir mycluster bundle --output json | jq .kubeconfigs"
+        after_help = "Example:\n  k8s-hard --dir demo bundle --api-endpoint k8s-api.example.com\n  k8s-hard --dir mycluster bundle --output json | jq .kubeconfigs"
     )]
-    Bundle,
+    Bundle(BundleArgs),
     /// Send every node its files over SSH, all nodes at once, verified by sha256 on the node
     /// (the tutorial's STEP 5, STEP 6's TASK, STEP 7's end). Running it again sends nothing.
     #[command(
@@ -125,6 +133,16 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// The arguments of `bundle`.
+#[derive(Debug, Default, Args)]
+pub struct BundleArgs {
+    /// The API endpoint: the DNS name (or IP) the kube-apiserver is reached at, on api.port.
+    /// It goes into the API server certificate and the kubeconfigs. Written as api.endpoint
+    /// into the cluster.yaml that bundle creates; an existing cluster.yaml must name the same.
+    #[arg(long, value_name = "NAME")]
+    pub api_endpoint: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -58,7 +58,7 @@ fn run(cli: &Cli, ui: &Ui) -> anyhow::Result<bool> {
         Command::Pki(cmd) => commands::pki::run(dir, cmd, ui),
         Command::Kubeconfig(cmd) => commands::kubeconfig::run(dir, cmd, ui),
         Command::EncryptionConfig(cmd) => commands::encryption_config::run(dir, cmd, ui),
-        Command::Bundle => commands::bundle::run(dir, ui),
+        Command::Bundle(args) => commands::bundle::run(dir, args, ui),
         Command::Distribute(args) => commands::distribute::run(dir, args, ui),
         Command::Completions { shell } => {
             commands::completions::run(*shell);

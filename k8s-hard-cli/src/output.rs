@@ -1,5 +1,6 @@
 //! Where things are printed: results on stdout (human or JSON), status on stderr.
 
+use std::cell::Cell;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -82,6 +83,7 @@ impl Ui {
         let text = match self.output {
             Output::Json => serde_json::to_string_pretty(value)? + "\n",
             Output::Human => human(),
+            Output::Wide => wide(human),
         };
         let mut out = std::io::stdout().lock();
         match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
@@ -166,8 +168,106 @@ impl Waits {
     }
 }
 
-/// A plain left-aligned table with a header row.
+/// Human tables are shortened to fit this many columns (`--output wide` shows them whole).
+pub const TABLE_WIDTH: usize = 100;
+
+thread_local! {
+    /// True while `--output wide` text is being built: [`table`] and [`short_id`] keep every
+    /// value whole. Scoped to [`Ui::result`], so the text builders need no extra parameter.
+    static WIDE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `build` with tables and IDs kept whole.
+fn wide(build: impl FnOnce() -> String) -> String {
+    let before = WIDE.with(|w| w.replace(true));
+    let text = build();
+    WIDE.with(|w| w.set(before));
+    text
+}
+
+fn is_wide() -> bool {
+    WIDE.with(Cell::get)
+}
+
+/// An AWS ID as a human table shows it: an ARN by its last segment, which is what tells two
+/// of a kind apart (`…/50dc6c495c0c9188`); other IDs (`vpc-…`, `i-…`) whole. Whole with
+/// `--output wide`; `--output json` always has the full value.
+pub fn short_id(id: &str) -> String {
+    if is_wide() || !id.starts_with("arn:") {
+        return id.to_string();
+    }
+    match id.rfind('/').or_else(|| id.rfind(':')) {
+        Some(at) if at + 1 < id.len() => format!("…{}", &id[at..]),
+        _ => id.to_string(),
+    }
+}
+
+/// A name as a human table shows it: a long path (an image name filter) by its last
+/// segment, `…/ubuntu-jammy-22.04-amd64-server-*`. Whole with `--output wide`.
+pub fn short_name(name: &str) -> String {
+    const LONG: usize = 40;
+    if is_wide() || name.chars().count() <= LONG {
+        return name.to_string();
+    }
+    match name.rsplit_once('/') {
+        Some((_, last)) if !last.is_empty() => format!("…/{last}"),
+        _ => name.to_string(),
+    }
+}
+
+/// `cell` cut to `max` characters, the middle replaced by `…`.
+fn elide(cell: &str, max: usize) -> String {
+    let n = cell.chars().count();
+    if n <= max || max < 3 {
+        return cell.to_string();
+    }
+    let head = (max - 1) / 2;
+    let tail = max - 1 - head;
+    let start: String = cell.chars().take(head).collect();
+    let end: String = cell.chars().skip(n - tail).collect();
+    format!("{start}…{end}")
+}
+
+/// Column widths that fit `limit` characters in all (with `gap` between columns). The last
+/// column (free text: states, errors, lists) gives way first, down to 20 characters; then the
+/// widest column, never below its header or 8 characters.
+fn fit_widths(mut widths: Vec<usize>, header: &[&str], gap: usize, limit: usize) -> Vec<usize> {
+    let total = |w: &[usize]| w.iter().sum::<usize>() + gap * w.len().saturating_sub(1);
+    let floor = |i: usize, min: usize| header[i].len().max(min);
+    while total(&widths) > limit {
+        let last = widths.len() - 1;
+        let column = if widths[last] > floor(last, 20) {
+            Some(last)
+        } else {
+            widths
+                .iter()
+                .enumerate()
+                .filter(|(i, w)| **w > floor(*i, 8))
+                .max_by_key(|(_, w)| **w)
+                .map(|(i, _)| i)
+        };
+        let Some(i) = column else {
+            break;
+        };
+        widths[i] -= 1;
+    }
+    widths
+}
+
+/// A plain left-aligned table with a header row, every cell whole.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    render_table(header, rows, false)
+}
+
+/// [`table`] at most [`TABLE_WIDTH`] characters wide, for reports read on a terminal
+/// (`status`): cells too long for their column lose their middle to `…`. Whole with
+/// `--output wide`.
+pub fn fitted_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    render_table(header, rows, !is_wide())
+}
+
+fn render_table(header: &[&str], rows: &[Vec<String>], fit: bool) -> String {
+    const GAP: &str = "   ";
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -176,20 +276,27 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             }
         }
     }
+    if fit {
+        widths = fit_widths(widths, header, GAP.len(), TABLE_WIDTH);
+    }
     let line = |cells: Vec<String>| {
         let n = cells.len();
         cells
             .into_iter()
             .enumerate()
             .map(|(i, c)| {
+                let c = match widths.get(i) {
+                    Some(&w) => elide(&c, w),
+                    None => c,
+                };
                 if i + 1 == n {
                     c
                 } else {
-                    format!("{c:<w$}", w = widths[i])
+                    format!("{c:<w$}", w = widths.get(i).copied().unwrap_or(0))
                 }
             })
             .collect::<Vec<_>>()
-            .join("   ")
+            .join(GAP)
             .trim_end()
             .to_string()
             + "\n"
@@ -199,4 +306,155 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         out.push_str(&line(row.clone()));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_aws_infra::{CallCounts, Kind, ResourceStatus, Status};
+
+    use super::*;
+    use crate::commands::infra::status_text;
+
+    const LB_ARN: &str = "arn:aws:elasticloadbalancing:us-east-2:123456789012:loadbalancer/net/k8s-cluster-from-ground-up/50dc6c495c0c9188";
+    const TG_ARN: &str = "arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/k8s-cluster-from-ground-up/6d0ecf831eec9f09";
+    const LISTENER_ARN: &str = "arn:aws:elasticloadbalancing:us-east-2:123456789012:listener/net/k8s-cluster-from-ground-up/50dc6c495c0c9188/f2f7dc8efc522ab2";
+
+    /// `infra status` of the tutorial's cluster as AWS reports it, full ARNs included.
+    fn realistic() -> Status {
+        let cluster = "k8s-cluster-from-ground-up";
+        let row = |kind, name: &str, state: &str, id: &str| ResourceStatus {
+            kind,
+            name: name.into(),
+            id: Some(id.into()),
+            state: state.into(),
+            ok: true,
+            up_would: None,
+        };
+        let mut resources = vec![
+            row(Kind::Vpc, cluster, "ok", "vpc-0a1b2c3d4e5f60718"),
+            row(Kind::DhcpOptions, cluster, "ok", "dopt-0a1b2c3d4e5f60718"),
+            row(
+                Kind::Subnet,
+                "172.31.0.0/24",
+                "ok",
+                "subnet-0a1b2c3d4e5f60718",
+            ),
+            row(
+                Kind::InternetGateway,
+                cluster,
+                "ok",
+                "igw-0a1b2c3d4e5f60718",
+            ),
+            row(Kind::RouteTable, cluster, "ok", "rtb-0a1b2c3d4e5f60718"),
+            row(Kind::SecurityGroup, cluster, "ok", "sg-0a1b2c3d4e5f60718"),
+            row(Kind::LoadBalancer, cluster, "provisioning", LB_ARN),
+            row(Kind::TargetGroup, cluster, "ok", TG_ARN),
+            row(Kind::Listener, cluster, "ok", LISTENER_ARN),
+            row(
+                Kind::Image,
+                "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*",
+                "ok",
+                "ami-0a1b2c3d4e5f60718",
+            ),
+            row(Kind::KeyPair, cluster, "ok", "key-0a1b2c3d4e5f60718"),
+        ];
+        for node in [
+            "master-0", "master-1", "master-2", "worker-0", "worker-1", "worker-2",
+        ] {
+            resources.push(row(
+                Kind::Instance,
+                node,
+                "shutting-down",
+                "i-0a1b2c3d4e5f60718",
+            ));
+        }
+        for i in 0..3 {
+            resources.push(row(
+                Kind::Route,
+                &format!("172.20.{i}.0/24 -> worker-{i}"),
+                "ok",
+                "i-0a1b2c3d4e5f60718",
+            ));
+        }
+        resources[6].ok = false;
+        resources[6].up_would = Some("wait until it is active".into());
+        Status {
+            region: "us-east-2".into(),
+            ok: false,
+            resources,
+            api_endpoint: Some(format!(
+                "{cluster}-50dc6c495c0c9188.elb.us-east-2.amazonaws.com"
+            )),
+            warnings: Vec::new(),
+            calls: CallCounts::default(),
+        }
+    }
+
+    #[test]
+    fn infra_status_fits_100_columns_with_state_before_the_shortened_id() {
+        let text = status_text(&realistic());
+        for line in text.lines() {
+            assert!(line.chars().count() <= TABLE_WIDTH, "{line}\n{text}");
+        }
+        let header = text.lines().next().unwrap();
+        assert!(header.find("STATE").unwrap() < header.find("ID").unwrap());
+        assert!(!text.contains("arn:"), "{text}");
+        assert!(text.contains("…/50dc6c495c0c9188"), "{text}");
+        assert!(text.contains("…/f2f7dc8efc522ab2"), "{text}");
+        assert!(
+            text.contains("…/ubuntu-jammy-22.04-amd64-server-*"),
+            "{text}"
+        );
+        assert!(text.contains("load balancer k8s-cluster-from-ground-up: wait until it is active"));
+    }
+
+    #[test]
+    fn wide_keeps_every_value_whole() {
+        let text = wide(|| status_text(&realistic()));
+        for arn in [LB_ARN, TG_ARN, LISTENER_ARN] {
+            assert!(text.contains(arn), "{text}");
+        }
+        assert!(text.contains("ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*"));
+        // Back to fitting afterwards.
+        assert!(!status_text(&realistic()).contains("arn:"));
+    }
+
+    #[test]
+    fn a_table_too_wide_loses_the_middle_of_its_last_column_first() {
+        let long = format!("to send: {}", ["master-kubernetes-key.pem"; 8].join(", "));
+        let rows = vec![vec![
+            "k8s-cluster-from-ground-up-worker-0".to_string(),
+            "203.0.113.200".to_string(),
+            "3/9".to_string(),
+            long.clone(),
+        ]];
+        let header = ["NODE", "ADDRESS", "FILES IN PLACE", "STATE"];
+        assert!(
+            table(&header, &rows).contains(&long),
+            "plain tables keep every cell"
+        );
+        let text = fitted_table(&header, &rows);
+        for line in text.lines() {
+            assert!(line.chars().count() <= TABLE_WIDTH, "{line}");
+        }
+        let row = text.lines().nth(1).unwrap();
+        assert!(
+            row.starts_with("k8s-cluster-from-ground-up-worker-0   203.0.113.200"),
+            "{text}"
+        );
+        assert!(row.contains("to send: maste") && row.contains('…'), "{row}");
+        assert!(wide(|| fitted_table(&header, &rows)).contains(&long));
+    }
+
+    #[test]
+    fn short_ids_and_elision() {
+        assert_eq!(short_id("vpc-0a1b2c3d"), "vpc-0a1b2c3d");
+        assert_eq!(short_id("arn:aws:iam::123456789012:root"), "…:root");
+        assert_eq!(elide("abcdefghij", 5), "ab…ij");
+        assert_eq!(elide("abc", 5), "abc");
+        assert_eq!(
+            short_name("k8s-cluster-from-ground-up"),
+            "k8s-cluster-from-ground-up"
+        );
+    }
 }

@@ -12,7 +12,7 @@ use k8s_aws_infra::{
 };
 
 use crate::cli::{AwsArgs, InfraArgs, InfraCommand};
-use crate::output::{Ui, Waits, table};
+use crate::output::{Ui, Waits, fitted_table};
 use k8s_cluster::Cluster;
 
 pub fn run(dir: &Path, args: &InfraArgs, ui: &Ui) -> Result<bool> {
@@ -166,15 +166,16 @@ pub fn status_text(status: &Status) -> String {
         .map(|r| {
             vec![
                 r.kind.to_string(),
-                r.name.clone(),
+                crate::output::short_name(&r.name),
                 r.state.clone(),
-                r.id.clone().unwrap_or_else(|| "-".into()),
+                r.id.as_deref()
+                    .map_or_else(|| "-".into(), crate::output::short_id),
             ]
         })
         .collect();
     let endpoint = status.api_endpoint.as_deref().unwrap_or("(none yet)");
-    let mut out =
-        table(&["KIND", "NAME", "STATE", "ID"], &rows) + &format!("API endpoint: {endpoint}\n");
+    let mut out = fitted_table(&["KIND", "NAME", "STATE", "ID"], &rows)
+        + &format!("API endpoint: {endpoint}\n");
     let fixes: Vec<String> = status
         .resources
         .iter()

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{Output, StatusArgs};
 use crate::commands::{distribute, infra, pki};
-use crate::output::{Ui, table};
+use crate::output::{Ui, fitted_table};
 use k8s_cluster::{Cluster, MastersEncryption, masters_stage_on_nodes};
 
 pub fn run(dir: &Path, args: &StatusArgs, ui: &Ui) -> Result<bool> {
@@ -149,5 +149,5 @@ fn nodes_text(report: &UploadReport) -> String {
             ]
         })
         .collect();
-    table(&["NODE", "ADDRESS", "FILES IN PLACE", "STATE"], &rows)
+    fitted_table(&["NODE", "ADDRESS", "FILES IN PLACE", "STATE"], &rows)
 }

@@ -18,6 +18,7 @@ fn example(name: &str) -> PathBuf {
 }
 
 #[test]
+#[ignore = "needs openssl: run scripts/test"]
 fn pki_for_existing_machines() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("pki");
@@ -73,6 +74,7 @@ fn pki_for_existing_machines() {
 }
 
 #[test]
+#[ignore = "needs kubectl, etcd and etcdctl: run scripts/test"]
 fn kubeconfig_for_custom_user_does_mutual_tls() {
     use k8s_hard_tests::etcd::{EtcdCluster, EtcdTls};
     use k8s_pki::{Node, Pki, PkiInputs, store};
@@ -154,6 +156,7 @@ fn kubeconfig_for_custom_user_does_mutual_tls() {
 }
 
 #[test]
+#[ignore = "needs sshd (root) and ssh-keygen: run scripts/test"]
 fn distribute_files_to_real_sshd_hosts() {
     use k8s_hard_tests::sshd::SshdHosts;
 
@@ -256,6 +259,7 @@ fn assert_plans_everything(plan: &str, cluster: &str) {
 }
 
 #[test]
+#[ignore = "needs moto_server: run scripts/test"]
 fn aws_infra_plan_apply_against_moto() {
     use k8s_hard_tests::moto::{Moto, REGION};
 
@@ -382,6 +386,7 @@ fn files_in(home: &Path) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs sshd (root), ssh-keygen, openssl and kubectl: run scripts/test"]
 fn custom_bootstrap_to_real_sshd_hosts() {
     use std::os::unix::fs::PermissionsExt;
 

@@ -132,6 +132,7 @@ fn a_held_folder_refuses_writers_at_once_and_names_the_holder() {
 }
 
 #[test]
+#[ignore = "needs openssl: run scripts/test"]
 fn parallel_first_bundles_one_writes_the_others_fail_fast_and_the_pki_is_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");
@@ -184,6 +185,7 @@ fn parallel_rotations_lose_no_key() {
 /// SIGKILL a first `bundle` at many points; each time the next run must succeed and leave a
 /// whole PKI (the CA pair matches, leaves verify) and no temp file.
 #[test]
+#[ignore = "needs openssl: run scripts/test"]
 fn a_first_bundle_killed_at_any_point_is_completed_by_the_next_run() {
     let tmp = tempfile::tempdir().unwrap();
     // How long a whole run takes here, to spread the kill points over it.
@@ -243,6 +245,7 @@ fn describe(dir: &Path) -> String {
 
 /// A crash right after the pending CA file was renamed: the next run finishes the CA.
 #[test]
+#[ignore = "needs openssl: run scripts/test"]
 fn a_pending_ca_is_finished_and_a_killed_runs_temp_files_are_swept() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");
@@ -472,6 +475,7 @@ fn kubectl(args: &[&str]) -> String {
 }
 
 #[test]
+#[ignore = "needs kubectl: run scripts/test"]
 fn use_admin_leaves_another_clusters_admin_alone_and_replaces_only_with_force() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");

@@ -93,6 +93,7 @@ fn yaml_of(text: &str) -> serde_yaml::Value {
 }
 
 #[test]
+#[ignore = "needs openssl and kubectl: run scripts/test"]
 fn kubectl_reads_every_kind_as_we_modelled_it() {
     let pki = pki_with_clients();
     for endpoint in ["k8s-api-123.elb.us-east-1.amazonaws.com", "fd00:10::5"] {
@@ -116,6 +117,7 @@ fn kubectl_reads_every_kind_as_we_modelled_it() {
 }
 
 #[test]
+#[ignore = "needs openssl and kubectl: run scripts/test"]
 fn same_document_as_kubectl_config_set_embed_certs() {
     let pki = pki_with_clients();
     let endpoint = ApiEndpoint::parse("k8s-api.example.com").unwrap();
@@ -136,6 +138,7 @@ fn same_document_as_kubectl_config_set_embed_certs() {
 }
 
 #[test]
+#[ignore = "needs openssl and kubectl: run scripts/test"]
 fn custom_user_with_ipv6_endpoint_matches_kubectl() {
     let pki = Pki::new();
     pki.client("jane", "jane");
@@ -172,6 +175,7 @@ fn custom_user_with_ipv6_endpoint_matches_kubectl() {
 }
 
 #[test]
+#[ignore = "needs openssl and kubectl: run scripts/test"]
 fn fields_kubectl_sets_beyond_the_seed_survive_our_round_trip() {
     let pki = Pki::new();
     pki.client("admin", "admin");
@@ -252,6 +256,7 @@ fn fields_kubectl_sets_beyond_the_seed_survive_our_round_trip() {
 }
 
 #[test]
+#[ignore = "needs openssl: run scripts/test"]
 fn debug_never_shows_the_client_key() {
     let pki = Pki::new();
     pki.client("admin", "admin");

@@ -134,6 +134,7 @@ fn assert_openssl_agrees(pki: &Pki, dir: &Path) {
 }
 
 #[test]
+#[ignore = "needs openssl: run scripts/test"]
 fn default_topology_passes_openssl() {
     let pki = Pki::new(topology("172.31.0", 3, 3)).unwrap();
     let bundle = pki.generate().unwrap();
@@ -167,6 +168,7 @@ fn default_topology_passes_openssl() {
 }
 
 #[test]
+#[ignore = "needs openssl: run scripts/test"]
 fn fifty_workers_pass_openssl() {
     let pki = Pki::new(topology("172.31.0", 3, 50)).unwrap();
     let bundle = pki.generate().unwrap();
@@ -177,6 +179,7 @@ fn fifty_workers_pass_openssl() {
 }
 
 #[test]
+#[ignore = "needs openssl: run scripts/test"]
 fn ecdsa_p384_passes_openssl() {
     let mut inputs = topology("172.31.0", 1, 2);
     inputs.key_algorithm = KeyAlgorithm::EcdsaP384;
@@ -188,6 +191,7 @@ fn ecdsa_p384_passes_openssl() {
 }
 
 #[test]
+#[ignore = "needs etcd, etcdctl and openssl: run scripts/test"]
 fn etcd_cluster_runs_on_the_apiserver_certificate() {
     // Masters on 127.0.0.10-12: the apiserver certificate names them, as etcd on the masters.
     let pki = Pki::new(topology("127.0.0", 3, 1)).unwrap();

@@ -41,7 +41,7 @@ fn every_node_gets_exactly_its_files_and_a_rerun_sends_nothing() {
     k8s_hard(dir).arg("bundle").assert().success();
     let known_hosts = hosts.write_known_hosts();
 
-    // The plan connects to nothing and lists the seed's files.
+    // The plan connects to nothing and lists the tutorial's files (STEP 5–7).
     let plan = k8s_hard(dir)
         .args(["distribute", "--plan", "-o", "json"])
         .assert()

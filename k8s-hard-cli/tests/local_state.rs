@@ -326,9 +326,9 @@ fn every_run_brings_kept_secrets_to_their_modes_and_says_so() {
     let dir = tmp.path().join("c");
     small_cluster(&dir, "1");
     // The heredoc of "Kubernetes from the ground up" STEP 7 writes the file 0644.
-    let seed = "kind: EncryptionConfig\napiVersion: v1\nresources:\n  - resources:\n      - secrets\n    providers:\n      - aescbc:\n          keys:\n            - name: key1\n              secret: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n      - identity: {}\n";
+    let heredoc = "kind: EncryptionConfig\napiVersion: v1\nresources:\n  - resources:\n      - secrets\n    providers:\n      - aescbc:\n          keys:\n            - name: key1\n              secret: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n      - identity: {}\n";
     let enc = dir.join("encryption-config.yaml");
-    fs::write(&enc, seed).unwrap();
+    fs::write(&enc, heredoc).unwrap();
     chmod(&enc, 0o644);
     k8s_hard(&dir).arg("bundle").assert().success();
     fs::create_dir_all(dir.join("ssh")).unwrap();

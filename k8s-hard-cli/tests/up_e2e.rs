@@ -105,7 +105,7 @@ fn key_of(line: &str) -> String {
         .join(" ")
 }
 
-/// cluster.yaml: the seed's AWS addresses, each node's SSH going to one test host.
+/// cluster.yaml: the tutorial's AWS addresses (STEP 3), each node's SSH going to one test host.
 fn write_cluster(dir: &Path, hosts: &SshdHosts, name: &str) {
     init_on_hosts(
         dir,
@@ -311,7 +311,7 @@ fn up_builds_the_whole_cluster_then_changes_nothing_resumes_after_a_kill_and_dow
         server_of(&master.join("admin.kubeconfig")),
         format!("https://{dns}:6443")
     );
-    // The control plane's own components talk to their local API server, as in the seed.
+    // The control plane's own components talk to their local API server (the tutorial's STEP 6).
     assert_eq!(
         server_of(&master.join("kube-scheduler.kubeconfig")),
         "https://127.0.0.1:6443"

@@ -21,7 +21,7 @@ fn node(name: String, ip: String, region: &str) -> Node {
     }
 }
 
-/// The seed's topology shape: masters at `<prefix>.10+i`, workers at `<prefix>.20+i` (or from
+/// The tutorial's topology shape: masters at `<prefix>.10+i`, workers at `<prefix>.20+i` (or from
 /// 100 on when there are many).
 fn topology(prefix: &str, masters: usize, workers: usize) -> PkiInputs {
     let c = "k8s-cluster-from-ground-up";
@@ -143,7 +143,7 @@ fn default_topology_passes_openssl() {
     store::save(&pki_dir, &bundle).unwrap();
     assert_openssl_agrees(&pki, &pki_dir);
 
-    // The seed's file names, cfssljson style.
+    // The tutorial's file names, cfssljson style.
     for name in [
         "ca",
         "master-kubernetes",

@@ -218,7 +218,7 @@ fn a_mismatched_ca_is_refused_and_nothing_is_written() {
 #[test]
 #[ignore = "needs openssl: run scripts/test"]
 fn a_cfssl_style_pkcs1_ca_is_reused() {
-    // cfssl writes `BEGIN RSA PRIVATE KEY` (PKCS#1): an existing seed CA must keep working.
+    // cfssl writes `BEGIN RSA PRIVATE KEY` (PKCS#1): a CA made by the tutorial must keep working.
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let status = Command::new(require_tool("openssl"))

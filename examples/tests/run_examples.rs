@@ -35,6 +35,7 @@ fn example(name: &str) -> PathBuf {
 }
 
 #[test]
+#[ignore = "needs openssl: run scripts/test"]
 fn pki_for_existing_machines() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("pki");
@@ -90,6 +91,7 @@ fn pki_for_existing_machines() {
 }
 
 #[test]
+#[ignore = "needs kubectl, etcd and etcdctl: run scripts/test"]
 fn kubeconfig_for_custom_user_does_mutual_tls() {
     use k8s_hard_tests::etcd::{EtcdCluster, EtcdTls};
     use k8s_pki::{Node, Pki, PkiInputs, store};
@@ -171,6 +173,7 @@ fn kubeconfig_for_custom_user_does_mutual_tls() {
 }
 
 #[test]
+#[ignore = "needs sshd (root) and ssh-keygen: run scripts/test"]
 fn distribute_files_to_real_sshd_hosts() {
     use k8s_hard_tests::sshd::SshdHosts;
 
@@ -273,6 +276,7 @@ fn assert_plans_everything(plan: &str, cluster: &str) {
 }
 
 #[test]
+#[ignore = "needs moto_server: run scripts/test"]
 fn aws_infra_plan_apply_against_moto() {
     use k8s_hard_tests::moto::{Moto, REGION};
 
@@ -399,6 +403,7 @@ fn files_in(home: &Path) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs sshd (root), ssh-keygen, openssl and kubectl: run scripts/test"]
 fn custom_bootstrap_to_real_sshd_hosts() {
     use std::os::unix::fs::PermissionsExt;
 

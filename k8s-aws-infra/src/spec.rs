@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 pub const CANONICAL_OWNER: &str = "099720109477";
 /// The default image name filter (Ubuntu 22.04 LTS, amd64).
 pub const DEFAULT_IMAGE_NAME: &str = "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*";
-/// The default instance type (the seed's free-tier choice).
+/// The default instance type (the tutorial's free-tier choice, STEP 3).
 pub const DEFAULT_INSTANCE_TYPE: &str = "t2.micro";
 /// The Kubernetes API server port, on the load balancer and the masters.
 pub const API_PORT: u16 = 6443;
@@ -394,7 +394,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_layout_is_valid() {
+    fn tutorial_layout_is_valid() {
         let s = InfraSpec::new("k8s-cluster-from-ground-up", ID, 3, 3);
         s.validate().unwrap();
         assert_eq!(s.workers[2].pod_cidr.unwrap().to_string(), "172.20.2.0/24");

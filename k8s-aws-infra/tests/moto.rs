@@ -534,6 +534,7 @@ async fn verify(sdk: &SdkConfig, spec: &InfraSpec, dir: &Path) {
 }
 
 #[tokio::test]
+#[ignore = "needs moto_server: run scripts/test"]
 async fn up_creates_everything_then_a_second_up_makes_no_mutating_call_and_down_removes_all() {
     let moto = Moto::shared();
     let infra = infra(moto).await;
@@ -616,6 +617,7 @@ async fn up_creates_everything_then_a_second_up_makes_no_mutating_call_and_down_
 }
 
 #[tokio::test]
+#[ignore = "needs moto_server: run scripts/test"]
 async fn plan_changes_nothing_and_lists_what_up_would_do() {
     let moto = Moto::shared();
     let infra = infra(moto).await;
@@ -733,6 +735,7 @@ async fn plan_changes_nothing_and_lists_what_up_would_do() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto_server: run scripts/test"]
 async fn an_up_interrupted_after_the_vpc_converges_with_one_vpc() {
     let moto = Moto::shared();
     let sdk = sdk(moto).await;
@@ -781,6 +784,7 @@ async fn an_up_interrupted_after_the_vpc_converges_with_one_vpc() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto_server and ssh-keygen: run scripts/test"]
 async fn an_existing_private_key_is_imported_not_overwritten() {
     let moto = Moto::shared();
     let infra = infra(moto).await;
@@ -839,6 +843,7 @@ async fn an_existing_private_key_is_imported_not_overwritten() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto_server: run scripts/test"]
 async fn two_clusters_in_one_account_do_not_see_each_other() {
     let moto = Moto::shared();
     let infra = infra(moto).await;
@@ -874,6 +879,7 @@ async fn two_clusters_in_one_account_do_not_see_each_other() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto_server: run scripts/test"]
 async fn a_same_named_resource_without_the_ownership_tag_is_never_touched() {
     let moto = Moto::shared();
     let infra = infra(moto).await;
@@ -910,6 +916,7 @@ async fn a_same_named_resource_without_the_ownership_tag_is_never_touched() {
 /// Two folders (two people) with one `name:` in one account and region: each has its own
 /// installation ID, and neither can adopt or delete the other's resources.
 #[tokio::test]
+#[ignore = "needs moto_server: run scripts/test"]
 async fn two_installations_with_one_name_never_touch_each_other() {
     let moto = Moto::shared();
     let infra = infra(moto).await;
@@ -974,6 +981,7 @@ async fn two_installations_with_one_name_never_touch_each_other() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto_server: run scripts/test"]
 async fn a_state_in_another_region_is_refused_before_any_call() {
     let moto = Moto::shared();
     let infra = infra(moto).await;
@@ -999,6 +1007,7 @@ async fn a_state_in_another_region_is_refused_before_any_call() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto_server: run scripts/test"]
 async fn a_duplicate_resource_neither_wedges_up_nor_survives_down() {
     let moto = Moto::shared();
     let infra = infra(moto).await;
@@ -1065,6 +1074,7 @@ async fn a_duplicate_resource_neither_wedges_up_nor_survives_down() {
 
 /// `status` is ok only when everything is as `up` leaves it, and says what `up` would do.
 #[tokio::test]
+#[ignore = "needs moto_server: run scripts/test"]
 async fn status_tells_what_up_would_change() {
     let moto = Moto::shared();
     let infra = infra(moto).await;
@@ -1148,6 +1158,7 @@ async fn status_tells_what_up_would_change() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto_server: run scripts/test"]
 async fn bad_specs_fail_naming_the_field_before_any_call() {
     let moto = Moto::shared();
     let infra = infra(moto).await;
@@ -1193,6 +1204,7 @@ async fn bad_specs_fail_naming_the_field_before_any_call() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto_server: run scripts/test"]
 async fn no_region_is_a_clear_error_before_any_call() {
     let moto = Moto::shared();
     let sdk = SdkConfig::builder()
@@ -1218,6 +1230,7 @@ async fn no_region_is_a_clear_error_before_any_call() {
 /// Run in a child process with a clean environment (no credentials anywhere, IMDS disabled),
 /// so the real default chain is what fails.
 #[tokio::test]
+#[ignore = "needs moto_server: run scripts/test"]
 async fn no_credentials_is_a_clear_error() {
     if std::env::var_os("K8S_AWS_INFRA_NO_CREDS_CHILD").is_some() {
         let url = std::env::var("K8S_AWS_INFRA_ENDPOINT").unwrap();
@@ -1238,7 +1251,12 @@ async fn no_credentials_is_a_clear_error() {
     let moto = Moto::shared();
     let home = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "no_credentials_is_a_clear_error", "--nocapture"])
+        .args([
+            "--exact",
+            "no_credentials_is_a_clear_error",
+            "--include-ignored",
+            "--nocapture",
+        ])
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", home.path())
@@ -1259,6 +1277,7 @@ async fn no_credentials_is_a_clear_error() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto_server: run scripts/test"]
 async fn progress_reports_creations_and_waits() {
     let moto = Moto::shared();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -1305,6 +1324,7 @@ async fn progress_reports_creations_and_waits() {
 /// a deleted load balancer's interfaces lingering): the first `up` converges without a re-run.
 /// Checked against moto directly, not through the emulation.
 #[tokio::test]
+#[ignore = "needs moto_server: run scripts/test"]
 async fn against_aws_timing_the_first_up_converges_and_down_leaves_nothing() {
     let moto = Moto::shared();
     let proxy = AwsTiming::start(moto.url(), Timing::short());

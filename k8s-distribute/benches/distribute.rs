@@ -1,6 +1,7 @@
 //! Distribution of a 3 masters + 3 workers cluster's files to six real sshd hosts on loopback:
-//! this crate to all six, this crate to one master alone, and the seed's sequential `scp`
-//! loops (STEP 5, the TASK of STEP 6, STEP 7: fifteen `scp` runs) over the same six hosts.
+//! this crate to all six, this crate to one master alone, and the sequential `scp` loops of
+//! "Kubernetes from the ground up" (STEP 5, the TASK of STEP 6, STEP 7: fifteen `scp` runs)
+//! over the same six hosts.
 //!
 //! Run with `cargo bench -p k8s-distribute --bench distribute` (as root: the harness mounts a
 //! home folder per host).
@@ -41,8 +42,8 @@ fn clear_homes(hosts: &SshdHosts) {
     }
 }
 
-/// The seed's loops, one `scp` per node per step, one node after another.
-fn seed_scp_loops(hosts: &SshdHosts, files: &LocalFiles, known_hosts: &Path) {
+/// The tutorial's loops, one `scp` per node per step, one node after another.
+fn tutorial_scp_loops(hosts: &SshdHosts, files: &LocalFiles, known_hosts: &Path) {
     let scp = require_tool("scp");
     let user = hosts.user();
     let send = |i: usize, names: &[String]| {
@@ -157,10 +158,10 @@ fn bench(c: &mut Criterion) {
             b.iter(|| upload(&six))
         },
     );
-    g.bench_function("seed scp loops, six hosts sequential", |b| {
+    g.bench_function("tutorial scp loops, six hosts sequential", |b| {
         b.iter_batched(
             || clear_homes(&hosts),
-            |()| seed_scp_loops(&hosts, &files, &known_hosts),
+            |()| tutorial_scp_loops(&hosts, &files, &known_hosts),
             BatchSize::PerIteration,
         )
     });

@@ -52,7 +52,8 @@ impl SshSettings {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UploadOptions {
     /// Target folder on every node (created if missing); `None` is the login user's home, as
-    /// in the seed. A relative path is relative to the home folder; `~` is not expanded.
+    /// in the tutorial's `scp` (STEP 5). A relative path is relative to the home folder; `~`
+    /// is not expanded.
     pub target_dir: Option<String>,
     /// Only compare: report what an upload would do ([`FileStatus::WouldSend`],
     /// [`FileStatus::WouldFixMode`], [`FileStatus::Unchanged`]) and change nothing on the

@@ -1,7 +1,7 @@
 //! The right files to the right nodes over SSH: in parallel, verified, renamed into place.
 //!
-//! This is the seed's STEP 5 (certificates), the TASK of STEP 6 (kubeconfigs) and the end of
-//! STEP 7 (`encryption-config.yaml`) without the `scp` loops:
+//! This is STEP 5 (certificates), the TASK of STEP 6 (kubeconfigs) and the end of STEP 7
+//! (`encryption-config.yaml`) of "Kubernetes from the ground up" without the `scp` loops:
 //!
 //! - [`Manifest::for_cluster`] computes which file goes to which node (workers: `ca.pem`, their
 //!   own certificate, key and kubeconfig, `kube-proxy.kubeconfig`; masters: the CA pair, the

@@ -1,4 +1,5 @@
-//! Which file goes to which node: the seed's STEP 5, the TASK of STEP 6 and STEP 7 as a value.
+//! Which file goes to which node: the tutorial's STEP 5, the TASK of STEP 6 and STEP 7 as a
+//! value.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -150,8 +151,8 @@ fn file(dir: &Path, name: &str, mode: FileMode) -> FileToSend {
     }
 }
 
-/// The files of a master, per the seed: CA and its key, service-account pair, API server pair,
-/// the three control-plane kubeconfigs and the encryption config.
+/// The files of a master, per the tutorial (STEP 5–7): CA and its key, service-account pair,
+/// API server pair, the three control-plane kubeconfigs and the encryption config.
 pub fn master_files(files: &LocalFiles) -> Vec<FileToSend> {
     let pki = &files.pki_dir;
     let kc = &files.kubeconfig_dir;
@@ -173,8 +174,8 @@ pub fn master_files(files: &LocalFiles) -> Vec<FileToSend> {
     ]
 }
 
-/// The files of one worker, per the seed: the CA certificate, its own certificate, key and
-/// kubeconfig, and the shared kube-proxy kubeconfig.
+/// The files of one worker, per the tutorial (STEP 5–6): the CA certificate, its own
+/// certificate, key and kubeconfig, and the shared kube-proxy kubeconfig.
 pub fn worker_files(worker: &str, files: &LocalFiles) -> Vec<FileToSend> {
     let pki = &files.pki_dir;
     let kc = &files.kubeconfig_dir;
@@ -188,7 +189,7 @@ pub fn worker_files(worker: &str, files: &LocalFiles) -> Vec<FileToSend> {
 }
 
 impl Manifest {
-    /// The seed's distribution for a cluster: [`master_files`] to each master,
+    /// The tutorial's distribution for a cluster: [`master_files`] to each master,
     /// [`worker_files`] to each worker. Pure: no file is touched here.
     ///
     /// # Errors

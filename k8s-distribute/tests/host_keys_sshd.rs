@@ -44,6 +44,7 @@ async fn connect(hosts: &SshdHosts, host_keys: HostKeys) -> Result<(), Error> {
 /// The case: known_hosts records the host's RSA key only; our client negotiates
 /// ed25519. That is a changed key, not an unknown host, and accept-new must not learn it.
 #[tokio::test]
+#[ignore = "needs sshd (root), ssh-keygen and ssh-keyscan: run scripts/test"]
 async fn a_host_known_by_its_rsa_key_offering_ed25519_is_changed_not_unknown() {
     let mut hosts = SshdHosts::start(&["127.0.0.30"]);
     hosts.host_mut(0).add_rsa_host_key();
@@ -106,6 +107,7 @@ async fn a_host_known_by_its_rsa_key_offering_ed25519_is_changed_not_unknown() {
 }
 
 #[tokio::test]
+#[ignore = "needs sshd (root) and ssh-keygen: run scripts/test"]
 async fn a_revoked_host_key_is_refused_even_if_also_listed() {
     let hosts = SshdHosts::start(&["127.0.0.31"]);
     let host = &hosts[0];
@@ -134,6 +136,7 @@ async fn a_revoked_host_key_is_refused_even_if_also_listed() {
 }
 
 #[tokio::test]
+#[ignore = "needs sshd (root) and ssh-keygen: run scripts/test"]
 async fn accept_new_records_a_new_host_in_one_line_then_knows_it() {
     let hosts = SshdHosts::start(&["127.0.0.32"]);
     let host = &hosts[0];
@@ -169,6 +172,7 @@ async fn accept_new_records_a_new_host_in_one_line_then_knows_it() {
 /// What the CLI will do with the keys cloud-init prints to the console: pin them, then connect
 /// strictly.
 #[tokio::test]
+#[ignore = "needs sshd (root), ssh-keygen and ssh: run scripts/test"]
 async fn keys_pinned_in_known_hosts_let_a_strict_client_in() {
     let mut hosts = SshdHosts::start(&["127.0.0.33"]);
     hosts.host_mut(0).add_rsa_host_key();

@@ -19,6 +19,7 @@ fn opts() -> UploadOptions {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs sshd (root) and ssh-keygen: run scripts/test"]
 async fn every_node_gets_exactly_its_manifest_and_a_second_run_sends_nothing() {
     let hosts = SshdHosts::start(&SIX);
     let manifest = manifest(&hosts, 3);
@@ -109,6 +110,7 @@ async fn every_node_gets_exactly_its_manifest_and_a_second_run_sends_nothing() {
 }
 
 #[tokio::test]
+#[ignore = "needs sshd (root) and ssh-keygen: run scripts/test"]
 async fn changed_host_key_stops_that_node_with_both_fingerprints() {
     let mut hosts = SshdHosts::start(&["127.0.0.10", "127.0.0.20"]);
     let manifest = manifest(&hosts, 1);
@@ -153,6 +155,7 @@ async fn changed_host_key_stops_that_node_with_both_fingerprints() {
 }
 
 #[tokio::test]
+#[ignore = "needs sshd (root) and ssh-keygen: run scripts/test"]
 async fn unknown_host_refused_by_default_accepted_and_recorded_with_accept_new() {
     let hosts = SshdHosts::start(&["127.0.0.11", "127.0.0.21"]);
     let manifest = manifest(&hosts, 1);
@@ -208,6 +211,7 @@ async fn unknown_host_refused_by_default_accepted_and_recorded_with_accept_new()
 }
 
 #[tokio::test]
+#[ignore = "needs sshd (root) and ssh-keygen: run scripts/test"]
 async fn pinned_host_keys() {
     let hosts = SshdHosts::start(&["127.0.0.12", "127.0.0.22"]);
     let manifest = manifest(&hosts, 1);
@@ -236,6 +240,7 @@ async fn pinned_host_keys() {
 }
 
 #[tokio::test]
+#[ignore = "needs sshd (root) and ssh-keygen: run scripts/test"]
 async fn a_stopped_sshd_fails_that_node_only() {
     let mut hosts = SshdHosts::start(&SIX);
     let manifest = manifest(&hosts, 3);
@@ -281,6 +286,7 @@ async fn a_stopped_sshd_fails_that_node_only() {
 }
 
 #[tokio::test]
+#[ignore = "needs sshd (root) and ssh-keygen: run scripts/test"]
 async fn check_only_reports_what_an_upload_would_do_and_changes_nothing() {
     use std::os::unix::fs::PermissionsExt;
     let hosts = SshdHosts::start(&["127.0.0.10", "127.0.0.20"]);
@@ -349,6 +355,7 @@ async fn check_only_reports_what_an_upload_would_do_and_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs sshd (root) and ssh-keygen: run scripts/test"]
 async fn wait_ready_waits_for_a_late_sshd_and_gives_up_on_time() {
     let mut hosts = SshdHosts::start(&["127.0.0.10", "127.0.0.20"]);
     let (mut nodes, workers) = nodes(&hosts, 1);
@@ -410,6 +417,7 @@ fn client_with(key: &std::path::Path, hosts: &SshdHosts) -> SshClient {
 }
 
 #[tokio::test]
+#[ignore = "needs sshd (root) and ssh-keygen: run scripts/test"]
 async fn a_wrong_private_key_is_an_auth_error_and_not_retried() {
     let hosts = SshdHosts::start(&["127.0.0.10"]);
     let manifest = manifest(&hosts, 1);
@@ -437,6 +445,7 @@ async fn a_wrong_private_key_is_an_auth_error_and_not_retried() {
 }
 
 #[tokio::test]
+#[ignore = "needs sshd (root) and ssh-keygen: run scripts/test"]
 async fn an_unreadable_private_key_or_local_file_fails_before_connecting() {
     let hosts = SshdHosts::start(&["127.0.0.11"]);
     let missing = hosts.scratch().join("no-such-key");
@@ -472,6 +481,7 @@ async fn an_unreadable_private_key_or_local_file_fails_before_connecting() {
 /// A host whose `sha256sum` reports a wrong digest (bound over the real one inside that host's
 /// mount namespace): every transfer fails its check, nothing is installed, no temp file stays.
 #[tokio::test]
+#[ignore = "needs sshd (root) and ssh-keygen: run scripts/test"]
 async fn a_file_failing_its_hash_check_is_not_left_in_place() {
     let hosts = SshdHosts::start_with(&["127.0.0.12"], |_| {
         "printf '#!/bin/sh\\necho 0000000000000000000000000000000000000000000000000000000000000000  -\\n' > /tmp/k8s-hard-lying-sha256sum.$$\n\
@@ -505,6 +515,7 @@ async fn a_file_failing_its_hash_check_is_not_left_in_place() {
 /// A target folder on a 8 KiB tmpfs: the files that fit are installed, the others fail with the
 /// node's own error, and neither a partial file nor a temp file stays.
 #[tokio::test]
+#[ignore = "needs sshd (root) and ssh-keygen: run scripts/test"]
 async fn a_full_target_folder_fails_those_files_cleanly() {
     let hosts = SshdHosts::start_with(&["127.0.0.20"], |_| {
         "mkdir -p \"$HOME_DIR/k8s\"\nmount -t tmpfs -o size=8k tmpfs \"$HOME_DIR/k8s\"".to_string()
@@ -557,6 +568,7 @@ async fn a_full_target_folder_fails_those_files_cleanly() {
 /// A transfer cut off by its timeout leaves nothing under the final name; the next run cleans
 /// the leftover temp file and completes.
 #[tokio::test]
+#[ignore = "needs sshd (root) and ssh-keygen: run scripts/test"]
 async fn an_interrupted_transfer_leaves_no_partial_file() {
     let hosts = SshdHosts::start(&["127.0.0.21"]);
     let mut manifest: Manifest = manifest(&hosts, 0);
@@ -586,6 +598,7 @@ async fn an_interrupted_transfer_leaves_no_partial_file() {
 }
 
 #[tokio::test]
+#[ignore = "needs sshd (root) and ssh-keygen: run scripts/test"]
 async fn remote_command_output_and_exit_status_per_node() {
     let mut hosts = SshdHosts::start(&["127.0.0.10", "127.0.0.11", "127.0.0.12"]);
     for (i, h) in hosts.hosts().iter().enumerate() {
@@ -621,6 +634,7 @@ async fn remote_command_output_and_exit_status_per_node() {
 /// Ubuntu's ssh hashes host names in known_hosts (`HashKnownHosts yes`): such a file, hashed
 /// by `ssh-keygen -H` itself, works the same.
 #[tokio::test]
+#[ignore = "needs sshd (root) and ssh-keygen: run scripts/test"]
 async fn hashed_known_hosts_entries_are_understood() {
     let hosts = SshdHosts::start(&["127.0.0.22"]);
     let manifest = manifest(&hosts, 0);

@@ -44,6 +44,7 @@ fn write_cluster(dir: &Path) {
 }
 
 #[test]
+#[ignore = "needs etcd, etcdctl, kubectl and openssl: run scripts/test"]
 fn every_kubeconfig_does_mutual_tls_with_etcd_through_kubectl() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -180,6 +181,7 @@ fn kubeconfig_generate_without_endpoint_says_how_to_set_it() {
 }
 
 #[test]
+#[ignore = "needs kubectl: run scripts/test"]
 fn use_admin_keeps_the_users_other_contexts() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

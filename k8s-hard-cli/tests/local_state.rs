@@ -132,6 +132,7 @@ fn a_held_folder_refuses_writers_at_once_and_names_the_holder() {
 }
 
 #[test]
+#[ignore = "needs openssl: run scripts/test"]
 fn parallel_first_bundles_one_writes_the_others_fail_fast_and_the_pki_is_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");
@@ -184,6 +185,7 @@ fn parallel_rotations_lose_no_key() {
 /// SIGKILL a first `bundle` at many points; each time the next run must succeed and leave a
 /// whole PKI (the CA pair matches, leaves verify) and no temp file.
 #[test]
+#[ignore = "needs openssl: run scripts/test"]
 fn a_first_bundle_killed_at_any_point_is_completed_by_the_next_run() {
     let tmp = tempfile::tempdir().unwrap();
     // How long a whole run takes here, to spread the kill points over it.
@@ -243,6 +245,7 @@ fn describe(dir: &Path) -> String {
 
 /// A crash right after the pending CA file was renamed: the next run finishes the CA.
 #[test]
+#[ignore = "needs openssl: run scripts/test"]
 fn a_pending_ca_is_finished_and_a_killed_runs_temp_files_are_swept() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");
@@ -323,9 +326,9 @@ fn every_run_brings_kept_secrets_to_their_modes_and_says_so() {
     let dir = tmp.path().join("c");
     small_cluster(&dir, "1");
     // The heredoc of "Kubernetes from the ground up" STEP 7 writes the file 0644.
-    let seed = "kind: EncryptionConfig\napiVersion: v1\nresources:\n  - resources:\n      - secrets\n    providers:\n      - aescbc:\n          keys:\n            - name: key1\n              secret: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n      - identity: {}\n";
+    let heredoc = "kind: EncryptionConfig\napiVersion: v1\nresources:\n  - resources:\n      - secrets\n    providers:\n      - aescbc:\n          keys:\n            - name: key1\n              secret: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n      - identity: {}\n";
     let enc = dir.join("encryption-config.yaml");
-    fs::write(&enc, seed).unwrap();
+    fs::write(&enc, heredoc).unwrap();
     chmod(&enc, 0o644);
     k8s_hard(&dir).arg("bundle").assert().success();
     fs::create_dir_all(dir.join("ssh")).unwrap();
@@ -472,6 +475,7 @@ fn kubectl(args: &[&str]) -> String {
 }
 
 #[test]
+#[ignore = "needs kubectl: run scripts/test"]
 fn use_admin_leaves_another_clusters_admin_alone_and_replaces_only_with_force() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");

@@ -26,6 +26,7 @@ fn small_cluster(dir: &Path) {
 }
 
 #[test]
+#[ignore = "needs openssl: run scripts/test"]
 fn generate_without_a_spec_writes_the_default_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     k8s_hard(dir.path())

@@ -105,7 +105,7 @@ fn key_of(line: &str) -> String {
         .join(" ")
 }
 
-/// cluster.yaml: the seed's AWS addresses, each node's SSH going to one test host.
+/// cluster.yaml: the tutorial's AWS addresses (STEP 3), each node's SSH going to one test host.
 fn write_cluster(dir: &Path, hosts: &SshdHosts, name: &str) {
     init_on_hosts(
         dir,
@@ -180,6 +180,7 @@ fn owned_resources_missing(dir: &Path, aws: &str) {
 }
 
 #[test]
+#[ignore = "needs moto_server, sshd (root), ssh-keygen, kubectl and openssl: run scripts/test"]
 fn up_builds_the_whole_cluster_then_changes_nothing_resumes_after_a_kill_and_down_leaves_nothing() {
     require_tool("kubectl");
     Moto::shared().warm_up();
@@ -310,7 +311,7 @@ fn up_builds_the_whole_cluster_then_changes_nothing_resumes_after_a_kill_and_dow
         server_of(&master.join("admin.kubeconfig")),
         format!("https://{dns}:6443")
     );
-    // The control plane's own components talk to their local API server, as in the seed.
+    // The control plane's own components talk to their local API server (the tutorial's STEP 6).
     assert_eq!(
         server_of(&master.join("kube-scheduler.kubeconfig")),
         "https://127.0.0.1:6443"
@@ -482,6 +483,7 @@ fn up_builds_the_whole_cluster_then_changes_nothing_resumes_after_a_kill_and_dow
 /// A machine whose console shows another key than the one it offers gets nothing; a console
 /// that never shows keys makes `up` wait, then stop with the way on (`--accept-new`).
 #[test]
+#[ignore = "needs moto_server, sshd (root) and ssh-keygen: run scripts/test"]
 fn host_keys_are_verified_from_the_console_before_any_byte() {
     Moto::shared().warm_up();
     let hosts = SshdHosts::start(&SIX);
@@ -603,6 +605,7 @@ fn host_keys_are_verified_from_the_console_before_any_byte() {
 }
 
 #[test]
+#[ignore = "needs moto_server: run scripts/test"]
 fn up_needs_a_reviewed_cluster_yaml_and_names_what_is_wrong() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

@@ -1,4 +1,4 @@
-//! Building the seed's kubeconfigs: one table row per kind of client.
+//! Building the tutorial's kubeconfigs (STEP 6): one table row per kind of client.
 
 use std::fmt;
 use std::net::Ipv6Addr;
@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::model::{Cluster, Context, Kubeconfig, NamedCluster, NamedContext, NamedUser, User};
 use crate::secret::Secret;
 
-/// The API server's secure port, in the seed and in the endpoint's default.
+/// The API server's secure port, in the tutorial and in the endpoint's default.
 pub const APISERVER_PORT: u16 = 6443;
 
 /// The context every built kubeconfig has, and its `current-context`.
@@ -167,7 +167,7 @@ pub struct WorkerNode {
     pub hostname: String,
 }
 
-/// The clients the seed makes a kubeconfig for.
+/// The clients the tutorial makes a kubeconfig for (STEP 6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Component {
     /// A worker's kubelet; one kubeconfig per worker.
@@ -209,7 +209,7 @@ struct Row {
     file_stem: FileStem,
 }
 
-/// The seed's five kinds (STEP 6). Adding a client is adding a row (and a variant).
+/// The tutorial's five kinds (STEP 6). Adding a client is adding a row (and a variant).
 const KUBELET: Row = Row {
     user: UserName::Node,
     server: ServerChoice::ApiEndpoint,
@@ -237,8 +237,10 @@ const ADMIN: Row = Row {
 };
 
 impl Component {
-    /// Every kubeconfig the seed makes, in its order: one kubelet per worker, then kube-proxy,
-    /// kube-controller-manager, kube-scheduler and admin.
+    /// Every kubeconfig the tutorial makes (STEP 6), in its order: one kubelet per worker, then
+    /// kube-proxy, kube-controller-manager, kube-scheduler and admin.
+    ///
+    /// `seed` in the name means the tutorial's set: "Kubernetes from the ground up", STEP 6.
     pub fn seed_set(workers: impl IntoIterator<Item = WorkerNode>) -> Vec<Component> {
         let mut all: Vec<Component> = workers.into_iter().map(Component::Kubelet).collect();
         all.extend([
@@ -281,9 +283,9 @@ impl Component {
         self.row().server
     }
 
-    /// The seed's file name: `<worker name>.kubeconfig`, `kube-proxy.kubeconfig`,
+    /// The tutorial's file name: `<worker name>.kubeconfig`, `kube-proxy.kubeconfig`,
     /// `kube-controller-manager.kubeconfig`, `kube-scheduler.kubeconfig`, `admin.kubeconfig`.
-    /// Its stem is also the seed's stem of the client certificate (`<stem>.pem`,
+    /// Its stem is also the tutorial's stem of the client certificate (`<stem>.pem`,
     /// `<stem>-key.pem`).
     pub fn file_name(&self) -> String {
         let stem = match (&self.row().file_stem, self.node()) {
@@ -319,7 +321,7 @@ impl fmt::Debug for Credentials<'_> {
     }
 }
 
-/// The kubeconfig the seed makes for `component`: cluster `cluster_name` with the CA embedded,
+/// The kubeconfig the tutorial makes for `component`: cluster `cluster_name` with the CA embedded,
 /// the component's user with its certificate and key embedded, context `default`, current.
 ///
 /// # Errors
@@ -506,11 +508,11 @@ mod tests {
                 "admin.kubeconfig",
             ),
         ];
-        let seed: Vec<_> = rows.iter().map(|r| r.0.clone()).collect();
+        let tutorial: Vec<_> = rows.iter().map(|r| r.0.clone()).collect();
         let Component::Kubelet(node) = worker() else {
             unreachable!()
         };
-        assert_eq!(Component::seed_set([node]), seed);
+        assert_eq!(Component::seed_set([node]), tutorial);
         let endpoint = ApiEndpoint::new("lb.example.com").unwrap();
         for (component, user, server, file) in rows {
             assert_eq!(component.user_name(), user);

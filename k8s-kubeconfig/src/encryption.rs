@@ -1,4 +1,5 @@
-//! The API server's encryption-at-rest config (seed STEP 7): secrets encrypted with `aescbc`.
+//! The API server's encryption-at-rest config ("Kubernetes from the ground up" STEP 7): secrets
+//! encrypted with `aescbc`.
 //!
 //! Losing or silently replacing the key makes every stored secret unreadable, so this module
 //! never does that: [`prepare_encryption_config`] keeps a valid existing file, and rotation
@@ -26,9 +27,9 @@ use crate::secret::Secret;
 pub const ENCRYPTION_API_VERSION: &str = "apiserver.config.k8s.io/v1";
 /// The `kind` written (and accepted).
 pub const ENCRYPTION_KIND: &str = "EncryptionConfiguration";
-/// The seed's legacy `apiVersion`, accepted when read.
+/// The tutorial's legacy `apiVersion` (STEP 7), accepted when read.
 pub const LEGACY_ENCRYPTION_API_VERSION: &str = "v1";
-/// The seed's legacy `kind`, accepted when read.
+/// The tutorial's legacy `kind` (STEP 7), accepted when read.
 pub const LEGACY_ENCRYPTION_KIND: &str = "EncryptionConfig";
 
 /// The size of generated keys: 32 bytes, AES-256.
@@ -158,7 +159,7 @@ impl EncryptionKey {
 pub enum Prepared {
     /// The existing file is valid and current: keep it as it is, write nothing.
     KeepExisting(EncryptionConfig),
-    /// The existing file is valid but in the seed's legacy form: same keys, write this
+    /// The existing file is valid but in the tutorial's legacy form: same keys, write this
     /// (current form) over it.
     UpgradeExisting(EncryptionConfig),
     /// There was no file: a new key was generated; write this.
@@ -257,8 +258,8 @@ pub fn prepare_encryption_config(existing: Option<&str>) -> Result<Prepared> {
 }
 
 impl EncryptionConfig {
-    /// The seed's config with `key` as the only aescbc key: `secrets` encrypted by `aescbc`,
-    /// then `identity` to read what was stored before.
+    /// The tutorial's config (STEP 7) with `key` as the only aescbc key: `secrets` encrypted by
+    /// `aescbc`, then `identity` to read what was stored before.
     pub fn with_key(key: EncryptionKey) -> Self {
         EncryptionConfig {
             api_version: ENCRYPTION_API_VERSION.to_string(),
@@ -536,7 +537,7 @@ fn check_key_secret(field: &str, key: &EncryptionKey) -> Result<()> {
     }
 }
 
-/// Parses and validates an encryption config; the seed's legacy `kind: EncryptionConfig` /
+/// Parses and validates an encryption config; the tutorial's legacy `kind: EncryptionConfig` /
 /// `apiVersion: v1` is accepted and comes back in the current form.
 ///
 /// Checks: an entry lists `secrets` with an aescbc provider holding at least one key; every
@@ -604,7 +605,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn generated_config_has_the_seed_shape() {
+    fn generated_config_has_the_tutorials_shape() {
         let config = EncryptionConfig::with_key(EncryptionKey::from_bytes("key1", &[7; 32]));
         let text = render_encryption_config(&config).unwrap();
         let want = format!(

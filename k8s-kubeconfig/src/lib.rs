@@ -1,16 +1,17 @@
-//! Kubeconfig files and the API server's encryption-at-rest config, as the seed's STEP 6 and
-//! STEP 7 make them with `kubectl config … --embed-certs` and a heredoc.
+//! Kubeconfig files and the API server's encryption-at-rest config, as STEP 6 and STEP 7 of
+//! "Kubernetes from the ground up" make them with `kubectl config … --embed-certs` and a
+//! heredoc.
 //!
 //! What it does:
 //! - a typed kubeconfig model ([`Kubeconfig`]) with kubectl's key names, that keeps keys it
 //!   does not know (parse + render loses nothing) and never shows secrets in `Debug`;
-//! - builders for the seed's five kinds of client ([`Component`], one table row each) and for
+//! - builders for the tutorial's five kinds of client ([`Component`], one table row each) and for
 //!   any user ([`build_user_kubeconfig`]), from PEM bytes and an [`ApiEndpoint`];
 //! - merging a kubeconfig into another the way kubectl does ([`merge_kubeconfig`]), and into the
 //!   user's file ([`merge_into_file`], [`user_kubeconfig_path`]);
 //! - the `EncryptionConfiguration` ([`EncryptionConfig`]): generated with a random 32-byte
-//!   `aescbc` key, validated when read (the seed's legacy form accepted), never replaced silently
-//!   ([`prepare_encryption_config`]), and rotated in Kubernetes' documented stages
+//!   `aescbc` key, validated when read (the tutorial's legacy form accepted), never replaced
+//!   silently ([`prepare_encryption_config`]), and rotated in Kubernetes' documented stages
 //!   ([`EncryptionConfig::rotate`], [`EncryptionConfig::promote`], [`EncryptionConfig::prune`],
 //!   [`RotationStage`]).
 //!

@@ -1,5 +1,5 @@
-//! The encryption-at-rest config: generated keys, keeping and rotating them, the seed's legacy
-//! file, and errors that name the field at fault.
+//! The encryption-at-rest config: generated keys, keeping and rotating them, the tutorial's
+//! legacy file (STEP 7), and errors that name the field at fault.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -8,8 +8,8 @@ use k8s_kubeconfig::{
     prepare_encryption_config, render_encryption_config,
 };
 
-/// What the seed's heredoc writes (STEP 7), with a fixed key.
-fn seed_file(secret: &str) -> String {
+/// What the tutorial's heredoc writes (STEP 7), with a fixed key.
+fn tutorial_file(secret: &str) -> String {
     format!(
         "kind: EncryptionConfig
 apiVersion: v1
@@ -120,9 +120,9 @@ fn rotate_adds_a_new_key_second_and_promote_moves_it_first() {
 }
 
 #[test]
-fn the_seed_legacy_file_is_accepted_and_upgraded() {
+fn the_tutorials_legacy_file_is_accepted_and_upgraded() {
     let secret = key_b64(9, 32);
-    let prepared = prepare_encryption_config(Some(&seed_file(&secret))).unwrap();
+    let prepared = prepare_encryption_config(Some(&tutorial_file(&secret))).unwrap();
     let Prepared::UpgradeExisting(config) = &prepared else {
         panic!("expected an upgrade, got {prepared:?}");
     };

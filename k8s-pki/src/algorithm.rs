@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 /// The algorithm (and size) of every private key in the PKI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum KeyAlgorithm {
-    /// RSA 2048 bits, signed with SHA-256: what the seed's cfssl config makes.
+    /// RSA 2048 bits, signed with SHA-256: what the tutorial's cfssl config makes.
     #[default]
     #[serde(rename = "rsa-2048")]
     Rsa2048,

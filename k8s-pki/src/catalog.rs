@@ -27,7 +27,7 @@ pub enum Usage {
     ClientAuth,
 }
 
-/// The seed's `kubernetes` cfssl profile: every leaf may serve and be a client.
+/// The tutorial's `kubernetes` cfssl profile: every leaf may serve and be a client.
 const PROFILE_KUBERNETES: &[Usage] = &[Usage::ServerAuth, Usage::ClientAuth];
 
 /// How a row is expanded.
@@ -60,7 +60,7 @@ struct Row {
     sans: SanFn,
 }
 
-/// The seed's STEP 4, as data.
+/// The tutorial's STEP 4, as data.
 const ROWS: &[Row] = &[
     Row {
         id: CA,
@@ -271,7 +271,7 @@ mod tests {
     }
 
     #[test]
-    fn the_seed_table() {
+    fn the_tutorial_table() {
         let inputs = PkiInputs::new(
             "k",
             vec![node("k-master-0", "ip-10-0-0-10", "10.0.0.10")],

@@ -40,7 +40,7 @@ pub struct Subject {
 }
 
 impl Default for Subject {
-    /// The seed's `names` block: `C=UK, ST=London, L=England, OU=DAREY.IO DEVOPS`.
+    /// The tutorial's `names` block (STEP 4): `C=UK, ST=London, L=England, OU=DAREY.IO DEVOPS`.
     fn default() -> Self {
         Subject {
             country: "UK".into(),
@@ -54,9 +54,9 @@ impl Default for Subject {
 /// How long certificates are valid, in hours (cfssl's unit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Validity {
-    /// The CA's lifetime: 43800 h (5 years), what cfssl gives the seed's CA.
+    /// The CA's lifetime: 43800 h (5 years), what cfssl gives the tutorial's CA (STEP 4).
     pub ca_hours: u32,
-    /// Every leaf's lifetime: 8760 h (1 year), the seed's `kubernetes` profile.
+    /// Every leaf's lifetime: 8760 h (1 year), the tutorial's `kubernetes` profile.
     pub leaf_hours: u32,
 }
 
@@ -101,8 +101,8 @@ pub struct PkiInputs {
 }
 
 impl PkiInputs {
-    /// Inputs with the seed's defaults for everything but the nodes: service CIDR
-    /// `10.32.0.0/24`, domain `cluster.local`, RSA-2048, the seed's subject and lifetimes.
+    /// Inputs with the tutorial's defaults for everything but the nodes: service CIDR
+    /// `10.32.0.0/24`, domain `cluster.local`, RSA-2048, the tutorial's subject and lifetimes.
     pub fn new(cluster_name: impl Into<String>, masters: Vec<Node>, workers: Vec<Node>) -> Self {
         PkiInputs {
             cluster_name: cluster_name.into(),

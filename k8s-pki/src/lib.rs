@@ -3,7 +3,7 @@
 //!
 //! What it does:
 //! - expands the certificate table ([`catalog`]) for your nodes: the kube-apiserver (with every
-//!   SAN, including the first service IP the seed forgets), kube-scheduler, kube-proxy,
+//!   SAN, including the first service IP the tutorial forgets), kube-scheduler, kube-proxy,
 //!   kube-controller-manager, one kubelet per worker (`CN=system:node:<hostname>`,
 //!   `O=system:nodes`), admin (`O=system:masters`) and service-account;
 //! - generates keys (RSA-2048/3072/4096, ECDSA P-256/P-384) in parallel and signs everything,

@@ -55,7 +55,7 @@ pub fn no_sans(_: &PkiInputs, _: Option<&Node>) -> Vec<San> {
 }
 
 /// The first address of the service CIDR: the `kubernetes` Service's ClusterIP (10.32.0.1),
-/// which pods use to reach the API. The seed forgets it.
+/// which pods use to reach the API. The tutorial (STEP 4) forgets it.
 pub fn kubernetes_service_ip(inputs: &PkiInputs) -> Option<IpAddr> {
     inputs.service_cidr.hosts().next()
 }
@@ -76,9 +76,9 @@ pub fn kubernetes_service_names(cluster_domain: &str) -> Vec<String> {
     names
 }
 
-/// The kube-apiserver's SANs: everything the seed lists (loopback, every master's IP, hostname
-/// and FQDN, the API endpoint, the `kubernetes.*` names), the masters' public IPs when known,
-/// the first service IP, and the extra SANs. Sorted, without duplicates.
+/// The kube-apiserver's SANs: everything the tutorial lists (loopback, every master's IP,
+/// hostname and FQDN, the API endpoint, the `kubernetes.*` names), the masters' public IPs
+/// when known, the first service IP, and the extra SANs. Sorted, without duplicates.
 pub fn apiserver_sans(inputs: &PkiInputs, _: Option<&Node>) -> Vec<San> {
     let mut sans = BTreeSet::new();
     sans.insert(San::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));
@@ -98,7 +98,7 @@ pub fn apiserver_sans(inputs: &PkiInputs, _: Option<&Node>) -> Vec<San> {
     sans.into_iter().collect()
 }
 
-/// A kubelet's SANs, as the seed's `-hostname=${hostname},${external_ip},${internal_ip}`.
+/// A kubelet's SANs, as the tutorial's `-hostname=${hostname},${external_ip},${internal_ip}`.
 pub fn kubelet_sans(_: &PkiInputs, node: Option<&Node>) -> Vec<San> {
     let Some(node) = node else {
         return Vec::new();
@@ -125,7 +125,7 @@ mod tests {
     }
 
     #[test]
-    fn apiserver_has_the_seed_list_plus_the_service_ip() {
+    fn apiserver_has_the_tutorials_list_plus_the_service_ip() {
         let mut inputs = PkiInputs::new("c", (0..3).map(master).collect(), vec![]);
         inputs.api_endpoints = vec!["c-1.us-east-2.elb.amazonaws.com".into()];
         let sans: Vec<String> = apiserver_sans(&inputs, None)

@@ -2,7 +2,9 @@
 //! (`openssl`, `etcd`, `sshd`, `moto_server`, `kubectl`), on loopback only.
 //!
 //! Every helper fails loudly when its tool is missing: the workspace test command
-//! (`scripts/test`) installs them, and a test that silently skipped would prove nothing.
+//! (`scripts/test`) installs them, and a test that silently skipped would prove nothing. A test
+//! that needs a peer says so instead, `#[ignore = "needs <peer>: run scripts/test"]`: a plain
+//! `cargo test` runs the others, `scripts/test` runs all (`--include-ignored`).
 
 pub mod aws_timing;
 pub mod etcd;

@@ -199,6 +199,7 @@ fn vpc_and_subnet(vpc_cidr: &str, subnet_cidr: &str) -> (String, String) {
 }
 
 #[test]
+#[ignore = "needs moto_server: run scripts/test"]
 fn new_vpc_is_not_found_until_the_window_ends_except_by_filter() {
     let proxy = start(Timing {
         not_found: Duration::from_millis(700),
@@ -283,6 +284,7 @@ fn new_vpc_is_not_found_until_the_window_ends_except_by_filter() {
 }
 
 #[test]
+#[ignore = "needs moto_server: run scripts/test"]
 fn every_new_ec2_kind_is_not_found_in_the_window() {
     let (vpc, _subnet) = vpc_and_subnet("10.216.0.0/16", "10.216.1.0/24");
     let proxy = start(Timing {
@@ -404,6 +406,7 @@ fn every_new_ec2_kind_is_not_found_in_the_window() {
 }
 
 #[test]
+#[ignore = "needs moto_server: run scripts/test"]
 fn new_load_balancer_and_target_group_are_not_found_in_the_window() {
     let (vpc, subnet) = vpc_and_subnet("10.212.0.0/16", "10.212.1.0/24");
     let proxy = start(Timing {
@@ -483,6 +486,7 @@ fn new_load_balancer_and_target_group_are_not_found_in_the_window() {
 }
 
 #[test]
+#[ignore = "needs moto_server: run scripts/test"]
 fn instance_is_pending_then_running_and_shutting_down_then_terminated() {
     let moto = Moto::shared().url();
     let images = ok(
@@ -613,6 +617,7 @@ fn instance_is_pending_then_running_and_shutting_down_then_terminated() {
 }
 
 #[test]
+#[ignore = "needs moto_server: run scripts/test"]
 fn network_load_balancer_provisions_then_its_interfaces_linger_after_delete() {
     let (vpc, subnet) = vpc_and_subnet("10.214.0.0/16", "10.214.1.0/24");
     let proxy = start(Timing {
@@ -720,6 +725,7 @@ fn network_load_balancer_provisions_then_its_interfaces_linger_after_delete() {
 }
 
 #[test]
+#[ignore = "needs moto_server: run scripts/test"]
 fn linger_learns_the_vpc_of_resources_made_before_the_proxy() {
     // Everything is made on moto directly: the proxy asks moto for the VPCs it needs.
     let (vpc, subnet) = vpc_and_subnet("10.215.0.0/16", "10.215.1.0/24");
@@ -770,6 +776,7 @@ fn linger_learns_the_vpc_of_resources_made_before_the_proxy() {
 }
 
 #[test]
+#[ignore = "needs moto_server: run scripts/test"]
 fn one_keep_alive_connection_carries_several_requests() {
     let proxy = start(Timing::short());
     let mut client = Client::connect(&proxy.url());
@@ -828,6 +835,7 @@ fn stalled_endpoint_never_answers() {
 }
 
 #[test]
+#[ignore = "needs moto_server: run scripts/test"]
 fn dropped_proxy_refuses_connections() {
     let proxy = start(Timing::short());
     let addr = proxy.url().trim_start_matches("http://").to_string();

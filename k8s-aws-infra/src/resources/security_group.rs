@@ -1,4 +1,5 @@
-//! The security group: the seed's ingress rules plus all traffic between cluster members.
+//! The security group: the tutorial's ingress rules (STEP 2) plus all traffic between cluster
+//! members.
 
 use std::collections::BTreeSet;
 

@@ -127,7 +127,7 @@ fn kubeconfigs(
         name: m.name.clone(),
         hostname: m.name.clone(),
     });
-    for component in Component::seed_set(workers) {
+    for component in Component::tutorial_set(workers) {
         let file_name = component.file_name();
         // The kubeconfig's stem is its client certificate's: node-1.kubeconfig, node-1.pem.
         let stem = file_name.trim_end_matches(".kubeconfig");

@@ -445,7 +445,7 @@ fn reserved_names(
     let mut names: std::collections::BTreeSet<String> =
         pki.specs().iter().map(|s| s.name.clone()).collect();
     names.extend(
-        k8s_kubeconfig::Component::seed_set(Vec::new())
+        k8s_kubeconfig::Component::tutorial_set(Vec::new())
             .iter()
             .filter_map(|c| {
                 c.file_name()

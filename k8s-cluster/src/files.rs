@@ -24,7 +24,7 @@ impl Cluster {
     /// The kubeconfigs of the tutorial's STEP 6: a kubelet's per worker, kube-proxy,
     /// kube-controller-manager, kube-scheduler and admin.
     pub fn kubeconfig_components(&self) -> Vec<Component> {
-        Component::seed_set(self.workers.iter().map(|w| WorkerNode {
+        Component::tutorial_set(self.workers.iter().map(|w| WorkerNode {
             name: w.name.clone(),
             hostname: w.hostname.clone(),
         }))

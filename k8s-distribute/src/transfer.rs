@@ -425,7 +425,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs sha256sum and stat (GNU coreutils, as on the nodes): run scripts/test"]
     fn check_reports_hash_mode_and_absence_and_cleans_stale_temps() {
         use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::tempdir().unwrap();
@@ -460,7 +459,6 @@ mod tests {
     /// The rename-after-verify logic against a real shell: a temp whose content does not match
     /// is removed and the final name keeps its old content; a matching one replaces it.
     #[test]
-    #[ignore = "needs sha256sum and stat (GNU coreutils, as on the nodes): run scripts/test"]
     fn finalize_installs_only_verified_files() {
         use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::tempdir().unwrap();

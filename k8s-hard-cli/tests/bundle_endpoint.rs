@@ -54,6 +54,7 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 #[test]
+#[ignore = "needs kubectl and openssl: run scripts/test"]
 fn one_command_writes_the_whole_offline_set_on_the_default() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");

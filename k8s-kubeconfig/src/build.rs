@@ -239,9 +239,7 @@ const ADMIN: Row = Row {
 impl Component {
     /// Every kubeconfig the tutorial makes (STEP 6), in its order: one kubelet per worker, then
     /// kube-proxy, kube-controller-manager, kube-scheduler and admin.
-    ///
-    /// `seed` in the name means the tutorial's set: "Kubernetes from the ground up", STEP 6.
-    pub fn seed_set(workers: impl IntoIterator<Item = WorkerNode>) -> Vec<Component> {
+    pub fn tutorial_set(workers: impl IntoIterator<Item = WorkerNode>) -> Vec<Component> {
         let mut all: Vec<Component> = workers.into_iter().map(Component::Kubelet).collect();
         all.extend([
             Component::KubeProxy,
@@ -512,7 +510,7 @@ mod tests {
         let Component::Kubelet(node) = worker() else {
             unreachable!()
         };
-        assert_eq!(Component::seed_set([node]), tutorial);
+        assert_eq!(Component::tutorial_set([node]), tutorial);
         let endpoint = ApiEndpoint::new("lb.example.com").unwrap();
         for (component, user, server, file) in rows {
             assert_eq!(component.user_name(), user);

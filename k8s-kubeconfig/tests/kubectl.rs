@@ -17,7 +17,7 @@ fn components() -> Vec<(Component, String)> {
         name: format!("k8s-worker-{i}"),
         hostname: format!("ip-172-31-0-2{i}"),
     });
-    Component::seed_set(workers)
+    Component::tutorial_set(workers)
         .into_iter()
         .map(|c| {
             let stem = c.file_name().trim_end_matches(".kubeconfig").to_string();

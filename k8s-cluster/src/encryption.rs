@@ -213,7 +213,7 @@ pub async fn masters_stage_on_nodes(
 /// Each node that is sent `encryption-config.yaml` (the masters), with its copy as a
 /// check-only distribution `report` found it.
 fn copies_from_report(report: &UploadReport) -> Vec<(String, RemoteCopy)> {
-    use k8s_distribute::FileStatus;
+    use k8s_distribute::{FileStatus, SendReason};
     report
         .nodes
         .iter()
@@ -223,9 +223,7 @@ fn copies_from_report(report: &UploadReport) -> Vec<(String, RemoteCopy)> {
                 (Some(e), _) => RemoteCopy::Unknown(format!("unreachable: {e}")),
                 (None, s) if s.is_in_place() => RemoteCopy::SameAsLocal,
                 (None, FileStatus::WouldFixMode) => RemoteCopy::SameAsLocal,
-                (None, FileStatus::WouldSend(why)) if why.contains("missing") => {
-                    RemoteCopy::Missing
-                }
+                (None, FileStatus::WouldSend(SendReason::Missing)) => RemoteCopy::Missing,
                 (None, FileStatus::WouldSend(_)) => RemoteCopy::Differs,
                 (None, other) => RemoteCopy::Unknown(format!("{other:?}")),
             };
@@ -329,7 +327,7 @@ mod tests {
 
     #[test]
     fn status_report_maps_to_copies() {
-        use k8s_distribute::{FileReport, FileStatus, NodeReport, UploadReport};
+        use k8s_distribute::{FileReport, FileStatus, NodeReport, SendReason, UploadReport};
         let local = text(&EncryptionConfig::with_key(EncryptionKey::from_bytes(
             "key1", &[1; 32],
         )));
@@ -351,11 +349,8 @@ mod tests {
         let report = UploadReport {
             nodes: vec![
                 node("m0", FileStatus::Unchanged),
-                node("m1", FileStatus::WouldSend("missing on the node".into())),
-                node(
-                    "m2",
-                    FileStatus::WouldSend("differs from the local file".into()),
-                ),
+                node("m1", FileStatus::WouldSend(SendReason::Missing)),
+                node("m2", FileStatus::WouldSend(SendReason::Differs)),
                 NodeReport {
                     node: "w0".into(),
                     address: "127.0.0.1:22".into(),

@@ -108,4 +108,4 @@ pub use manifest::{
     DEFAULT_PORT, DEFAULT_USER, FileMode, FileToSend, LocalFiles, Manifest, Node, NodeFiles, Role,
     master_files, worker_files,
 };
-pub use transfer::FileStatus;
+pub use transfer::{FileStatus, SendReason};

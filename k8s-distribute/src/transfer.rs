@@ -30,10 +30,29 @@ pub enum FileStatus {
     /// Not in place (the previous file, if any, is untouched); the reason says why.
     Failed(String),
     /// Check only ([`UploadOptions::check_only`](crate::UploadOptions::check_only)): an upload
-    /// would send it; the reason says whether it is missing or differs.
-    WouldSend(String),
+    /// would send it, for the reason given.
+    WouldSend(SendReason),
     /// Check only: the file is right but its mode is not; an upload would fix the mode.
     WouldFixMode,
+}
+
+/// Why a check-only upload would send a file ([`FileStatus::WouldSend`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendReason {
+    /// The node has no such file.
+    Missing,
+    /// The node's file is not the local one (its sha256 differs).
+    Differs,
+}
+
+impl std::fmt::Display for SendReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SendReason::Missing => "missing on the node",
+            SendReason::Differs => "differs from the local file",
+        })
+    }
 }
 
 impl FileStatus {
@@ -277,10 +296,10 @@ pub(crate) async fn upload_node(
     if check_only {
         for &i in &to_send {
             let why = match &present[i] {
-                Present::Absent => "missing on the node",
-                Present::Found { .. } => "differs from the local file",
+                Present::Absent => SendReason::Missing,
+                Present::Found { .. } => SendReason::Differs,
             };
-            let status = FileStatus::WouldSend(why.into());
+            let status = FileStatus::WouldSend(why);
             on_file(files[i].name, &status);
             statuses[i] = Some(status);
         }

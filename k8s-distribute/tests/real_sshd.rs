@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use k8s_distribute::{
-    Error, Event, FileStatus, HostKeys, Manifest, SshClient, SshSettings, UnknownHosts,
+    Error, Event, FileStatus, HostKeys, Manifest, SendReason, SshClient, SshSettings, UnknownHosts,
     UploadOptions,
 };
 use k8s_hard_tests::require_tool;
@@ -306,7 +306,7 @@ async fn check_only_reports_what_an_upload_would_do_and_changes_nothing() {
         assert!(
             nr.files
                 .iter()
-                .all(|f| f.status == FileStatus::WouldSend("missing on the node".into())),
+                .all(|f| f.status == FileStatus::WouldSend(SendReason::Missing)),
             "{nr:?}"
         );
     }
@@ -334,7 +334,7 @@ async fn check_only_reports_what_an_upload_would_do_and_changes_nothing() {
     };
     assert_eq!(
         status("ca.pem"),
-        &FileStatus::WouldSend("differs from the local file".into())
+        &FileStatus::WouldSend(SendReason::Differs)
     );
     assert_eq!(status(&key), &FileStatus::WouldFixMode);
     assert_eq!(report.nodes[1].count(&FileStatus::Unchanged), 3);

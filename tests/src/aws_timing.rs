@@ -170,7 +170,7 @@ impl AwsTiming {
     /// (`http://127.0.0.1:PORT`). Panics when `upstream_url` is not on loopback or no port is
     /// free.
     pub fn start(upstream_url: &str, timing: Timing) -> AwsTiming {
-        let upstream = loopback_addr(upstream_url);
+        let upstream = crate::loopback_addr("aws_timing: upstream", upstream_url);
         let listener = TcpListener::bind("127.0.0.1:0")
             .unwrap_or_else(|e| panic!("aws_timing: no free loopback port: {e}"));
         let addr = listener
@@ -338,22 +338,6 @@ fn accept_loop(listener: &TcpListener, stop: &AtomicBool, mut on_conn: impl FnMu
             Err(_) => std::thread::sleep(Duration::from_millis(5)),
         }
     }
-}
-
-/// The socket address of a `http://127.x.y.z:port` URL; panics for anything not on loopback.
-fn loopback_addr(url: &str) -> SocketAddr {
-    let hostport = url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .replace("localhost", "127.0.0.1");
-    let addr: SocketAddr = hostport.parse().unwrap_or_else(|e| {
-        panic!("aws_timing: upstream {url}: expected http://127.0.0.1:PORT ({e})")
-    });
-    assert!(
-        addr.ip().is_loopback(),
-        "aws_timing: upstream {url} is not on loopback: the tests never leave 127.0.0.0/8"
-    );
-    addr
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -59,3 +59,20 @@ where
         Err(text)
     }
 }
+
+/// The socket address of a `http://127.x.y.z:port` URL, `what` naming where it came from in
+/// the panic for anything else: the tests never leave 127.0.0.0/8.
+pub(crate) fn loopback_addr(what: &str, url: &str) -> std::net::SocketAddr {
+    let hostport = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .replace("localhost", "127.0.0.1");
+    let addr: std::net::SocketAddr = hostport
+        .parse()
+        .unwrap_or_else(|e| panic!("{what} {url}: expected http://127.0.0.1:PORT ({e})"));
+    assert!(
+        addr.ip().is_loopback(),
+        "{what} {url} is not on loopback: the tests never leave 127.0.0.0/8"
+    );
+    addr
+}

@@ -36,7 +36,7 @@ impl Moto {
         if let Ok(url) = std::env::var("K8S_HARD_MOTO_URL")
             && !url.is_empty()
         {
-            let addr = loopback_addr(&url);
+            let addr = crate::loopback_addr("K8S_HARD_MOTO_URL", &url);
             wait_ready(addr, Duration::from_secs(30));
             return Moto { url, child: None };
         }
@@ -83,7 +83,10 @@ impl Moto {
 
     /// Makes one request so that moto's slow first answer (~2 s) is paid outside measurements.
     pub fn warm_up(&self) {
-        let _ = http_get(loopback_addr(&self.url), "/moto-api/data.json");
+        let _ = http_get(
+            crate::loopback_addr("K8S_HARD_MOTO_URL", &self.url),
+            "/moto-api/data.json",
+        );
     }
 }
 
@@ -94,22 +97,6 @@ impl Drop for Moto {
             let _ = c.wait();
         }
     }
-}
-
-/// The socket address of a `http://127.x.y.z:port` URL; panics for anything not on loopback.
-fn loopback_addr(url: &str) -> SocketAddr {
-    let hostport = url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .replace("localhost", "127.0.0.1");
-    let addr: SocketAddr = hostport.parse().unwrap_or_else(|e| {
-        panic!("K8S_HARD_MOTO_URL={url}: expected http://127.0.0.1:PORT ({e})")
-    });
-    assert!(
-        addr.ip().is_loopback(),
-        "K8S_HARD_MOTO_URL={url} is not on loopback: the tests never leave 127.0.0.0/8"
-    );
-    addr
 }
 
 fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<String> {

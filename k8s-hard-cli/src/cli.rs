@@ -7,8 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Kubernetes from the ground up on AWS: infrastructure, PKI, kubeconfigs and file
 /// distribution of the manual procedure, as typed and tested steps.
 ///
-/// Every step reads `DIR/cluster.yaml` (`k8s-hard init` writes one; the default topology is
-/// the topology of "Kubernetes from the ground up": 3 masters at 172.31.0.10-12, 3 workers at .20-22) and is safe to run again.
+/// Every step reads `DIR/cluster.yaml` (`k8s-hard init` writes one, with the tutorial's
+/// topology by default: 3 masters at 172.31.0.10-12, 3 workers at .20-22) and is safe to run
+/// again.
 #[derive(Debug, Parser)]
 #[command(name = "k8s-hard", version, propagate_version = true)]
 #[command(

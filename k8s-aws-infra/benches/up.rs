@@ -191,16 +191,9 @@ fn main() {
         .unwrap_or(5);
     let moto = Moto::start();
     moto.warm_up();
-    // Windows of the order AWS shows, scaled down so that a run takes seconds: the slowest
-    // thing `up` waits for is an instance pending (3 s), and `down` a lingering load balancer
-    // interface (3 s).
-    let timing = Timing {
-        not_found: Duration::from_millis(1000),
-        pending: Duration::from_millis(3000),
-        provisioning: Duration::from_millis(2500),
-        shutting_down: Duration::from_millis(2000),
-        linger: Duration::from_millis(3000),
-    };
+    // Windows of the order AWS shows, scaled down so that a run takes seconds (no machines
+    // stand behind these instances: the console and key pair windows do not apply).
+    let timing = Timing::bench();
     let proxy = AwsTiming::start(moto.url(), timing);
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("tokio runtime: {e}"));
     rt.block_on(async {

@@ -30,39 +30,126 @@ pub struct ConsoleHostKeys {
     /// OpenSSH public key lines (`ssh-ed25519 AAAA…`), as cloud-init printed them (without
     /// their comment); empty while the console output does not show them (yet).
     pub keys: Vec<String>,
+    /// Lines of the key block that were dropped: see [`ConsoleKeys::rejected`].
+    pub rejected: Vec<String>,
+}
+
+/// What the key block of a console output holds ([`host_keys_from_console`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ConsoleKeys {
+    /// OpenSSH public key lines (`type base64`), without their comments.
+    pub keys: Vec<String>,
+    /// Lines of the block that are neither a key nor console noise (a key whose data does not
+    /// decode, or does not name its own type; any other text), dropped: a garbled serial line
+    /// or a hostile node costs its own lines, not the others'. Escaped for display
+    /// (control characters as `\u{1b}` …) and cut at 120 characters: this is the node's text.
+    pub rejected: Vec<String>,
 }
 
 /// The host keys in a console output: the lines between `-----BEGIN SSH HOST KEY KEYS-----`
 /// and `-----END SSH HOST KEY KEYS-----`, as cloud-init prints them at boot, of the last
-/// complete block (a reboot prints them again). Prefixes (`ec2: `, kernel timestamps) and
-/// comments are dropped; key types other than ed25519, RSA and ECDSA are ignored. Empty when
-/// there is no complete block.
+/// complete block (a reboot prints them again). Prefixes (`ec2: `, syslog's `<14>Dec  4
+/// 18:35:26 cloud-init: `), comments and CRLF line ends are dropped; so are kernel messages
+/// (`[   14.77] …`) that the serial console interleaves, blank lines and key types other than
+/// ed25519, RSA and ECDSA. A key is taken only when its base64 data decodes and starts with its
+/// own type name, as every OpenSSH public key does; anything else is
+/// [`ConsoleKeys::rejected`]. Empty when there is no complete block.
 ///
 /// ```
-/// let console = "ec2: boot\n-----BEGIN SSH HOST KEY KEYS-----\n\
-///     ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN root@ip-172-31-0-10\n\
-///     -----END SSH HOST KEY KEYS-----\n";
+/// let console = "ec2: boot\r\n-----BEGIN SSH HOST KEY KEYS-----\r\n\
+///     ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGnNHZWf5ZmBgfYQkjJ0l3tv4Cc5ACAWhNfK5/QQvcWd root@ip-172-31-0-10\r\n\
+///     [   14.772301] systemd-journald[382]: Time jumped backwards, rotating.\r\n\
+///     ssh-ed25519 AAAA#garbled\r\n\
+///     -----END SSH HOST KEY KEYS-----\r\n";
+/// let found = k8s_aws_infra::host_keys_from_console(console);
 /// assert_eq!(
-///     k8s_aws_infra::host_keys_from_console(console),
-///     ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN"]
+///     found.keys,
+///     ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGnNHZWf5ZmBgfYQkjJ0l3tv4Cc5ACAWhNfK5/QQvcWd"]
 /// );
+/// assert_eq!(found.rejected, ["ssh-ed25519 AAAA#garbled"]);
 /// ```
-pub fn host_keys_from_console(output: &str) -> Vec<String> {
+pub fn host_keys_from_console(output: &str) -> ConsoleKeys {
+    let mut found = ConsoleKeys::default();
     let Some(end) = output.rfind(END) else {
-        return Vec::new();
+        return found;
     };
     let Some(begin) = output[..end].rfind(BEGIN) else {
-        return Vec::new();
+        return found;
     };
-    output[begin + BEGIN.len()..end]
-        .lines()
-        .filter_map(|line| {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            let at = words.iter().position(|w| KEY_TYPES.contains(w))?;
-            let body = words.get(at + 1)?;
-            Some(format!("{} {body}", words[at]))
+    // Whole lines only: the rest of the BEGIN line and the prefix of the END line go.
+    let block = &output[begin + BEGIN.len()..end];
+    let block = block.rfind('\n').map_or("", |last| &block[..last]);
+    for line in block.lines().skip(1) {
+        match key_line(line) {
+            Line::Key(key) => found.keys.push(key),
+            Line::Noise => {}
+            Line::Bad => found.rejected.push(for_display(line)),
+        }
+    }
+    found
+}
+
+/// What one line of the key block is.
+enum Line {
+    Key(String),
+    Noise,
+    Bad,
+}
+
+/// Types cloud-init prints that are not pinned (DSA, security keys): skipped, not rejected.
+const SKIPPED_TYPES: &[&str] = &[
+    "ssh-dss",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+];
+
+fn key_line(line: &str) -> Line {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    if let Some(at) = words.iter().position(|w| KEY_TYPES.contains(w)) {
+        return match words.get(at + 1) {
+            Some(body) if names_its_type(body, words[at]) => {
+                Line::Key(format!("{} {body}", words[at]))
+            }
+            _ => Line::Bad,
+        };
+    }
+    // The kernel's `[   14.772301] …` and syslog's `<14>Dec  4 …` share the serial line.
+    let log = line.trim_start().starts_with('[') || is_syslog(line.trim_start());
+    if words.is_empty() || log || words.iter().any(|w| SKIPPED_TYPES.contains(w)) {
+        Line::Noise
+    } else {
+        Line::Bad
+    }
+}
+
+/// Whether `line` starts with a syslog priority, `<14>`.
+fn is_syslog(line: &str) -> bool {
+    line.strip_prefix('<')
+        .and_then(|rest| rest.split_once('>'))
+        .is_some_and(|(n, _)| {
+            !n.is_empty() && n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit())
         })
-        .collect()
+}
+
+/// Whether `body` is base64 whose first field (a u32 length, then that many bytes) is `ty`.
+fn names_its_type(body: &str, ty: &str) -> bool {
+    let Ok(blob) = base64::engine::general_purpose::STANDARD.decode(body) else {
+        return false;
+    };
+    let Some((len, rest)) = blob.split_first_chunk::<4>() else {
+        return false;
+    };
+    let len = u32::from_be_bytes(*len) as usize;
+    rest.get(..len) == Some(ty.as_bytes()) && rest.len() > len
+}
+
+/// A node's text made safe to show: control characters escaped, at most 120 characters.
+fn for_display(line: &str) -> String {
+    let escaped: String = line.trim_end().escape_debug().collect();
+    match escaped.char_indices().nth(120) {
+        Some((cut, _)) => format!("{}…", &escaped[..cut]),
+        None => escaped,
+    }
 }
 
 /// The console output of instance `id`, decoded; empty when AWS has none yet. The latest
@@ -115,12 +202,15 @@ pub(crate) async fn host_keys(
             node: node.clone(),
             instance_id: id.clone(),
             keys: Vec::new(),
+            rejected: Vec::new(),
         })
         .collect();
     let mut pause = Duration::from_millis(100).min(ctx.timeouts.poll);
     loop {
         for entry in found.iter_mut().filter(|f| f.keys.is_empty()) {
-            entry.keys = host_keys_from_console(&console_output(ctx, &entry.instance_id).await?);
+            let console = host_keys_from_console(&console_output(ctx, &entry.instance_id).await?);
+            entry.keys = console.keys;
+            entry.rejected = console.rejected;
         }
         let ready = found.iter().filter(|f| !f.keys.is_empty()).count();
         ctx.emit(Progress::Waiting {
@@ -141,51 +231,87 @@ pub(crate) async fn host_keys(
 mod tests {
     use super::*;
 
-    /// What cloud-init prints on Ubuntu (keys shortened), after its fingerprints block.
-    const UBUNTU: &str = "\
-[   12.3] cloud-init[845]: Cloud-init v. 24.1 running 'modules:final'
-ec2: #############################################################
-ec2: -----BEGIN SSH HOST KEY FINGERPRINTS-----
-ec2: 256 SHA256:abc root@ip-172-31-0-10 (ECDSA)
-ec2: 256 SHA256:def root@ip-172-31-0-10 (ED25519)
-ec2: -----END SSH HOST KEY FINGERPRINTS-----
-ec2: #############################################################
------BEGIN SSH HOST KEY KEYS-----\r
-ecdsa-sha2-nistp256 AAAAE2VjZHNh root@ip-172-31-0-10\r
-ssh-ed25519 AAAAC3NzaC1lZDI1 root@ip-172-31-0-10\r
------END SSH HOST KEY KEYS-----\r
-";
+    const ED25519: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGnNHZWf5ZmBgfYQkjJ0l3tv4Cc5ACAWhNfK5/QQvcWd";
+    const ECDSA: &str = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBDXVK0pjneiyDUB2ba6nMdTTvNmvj5E702YURHuM3LY3HaBfvoYRtgeFL1Q4iWzX3PZXSN34y6gGmtPPyYOW7dU=";
+
+    /// What cloud-init 22.4's write-ssh-key-fingerprints prints (syslog-prefixed
+    /// fingerprints, then the keys), as a serial console holds it: CRLF line ends.
+    fn ubuntu() -> String {
+        format!(
+            "[   12.3] cloud-init[845]: Cloud-init v. 24.1 running 'modules:final'\r\n\
+             <14>Dec  4 18:35:26 cloud-init: #############################################################\r\n\
+             <14>Dec  4 18:35:26 cloud-init: -----BEGIN SSH HOST KEY FINGERPRINTS-----\r\n\
+             <14>Dec  4 18:35:27 cloud-init: 256 SHA256:cqgvwgPB+VD48M2/yiOz3tMRT4CXULlwvBOdO6AKFN4 root@vm (ECDSA)\r\n\
+             <14>Dec  4 18:35:27 cloud-init: -----END SSH HOST KEY FINGERPRINTS-----\r\n\
+             {BEGIN}\r\n{ECDSA} root@ip-172-31-0-10\r\n{ED25519} root@ip-172-31-0-10\r\n{END}\r\n"
+        )
+    }
 
     #[test]
     fn keys_come_from_the_keys_block_without_comments() {
-        assert_eq!(
-            host_keys_from_console(UBUNTU),
-            [
-                "ecdsa-sha2-nistp256 AAAAE2VjZHNh",
-                "ssh-ed25519 AAAAC3NzaC1lZDI1"
-            ]
-        );
+        let found = host_keys_from_console(&ubuntu());
+        assert_eq!(found.keys, [ECDSA, ED25519]);
+        assert!(found.rejected.is_empty(), "{found:?}");
     }
 
     #[test]
     fn prefixed_lines_and_the_last_block_count() {
         let rebooted = format!(
-            "{UBUNTU}\n[  3.1] cloud-init[1]: {BEGIN}\n[  3.1] cloud-init[1]: ssh-rsa AAAAB3Nza root@x\n[  3.2] cloud-init[1]: {END}\n"
+            "{}\n[  3.1] cloud-init[1]: {BEGIN}\nec2: {ED25519} root@x\n[  3.2] cloud-init[1]: {END}\n",
+            ubuntu()
         );
-        assert_eq!(host_keys_from_console(&rebooted), ["ssh-rsa AAAAB3Nza"]);
+        let found = host_keys_from_console(&rebooted);
+        assert_eq!(found.keys, [ED25519]);
+        assert!(found.rejected.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn kernel_lines_are_noise_and_garbled_keys_are_rejected_alone() {
+        let console = format!(
+            "{BEGIN}\r\n{ECDSA} a\r\n[   14.772301] systemd-journald[382]: Time jumped backwards\r\n\
+             ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGnNH#\x1b[31m\r\n\
+             ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIGnNHZWf5ZmBgfYQkjJ0l3tv4Cc5ACAWhNfK5/QQvcWd\r\n\
+             ssh-dss AAAAB3NzaC1kc3M x\r\n\
+             garbage\u{7}\r\n\r\n{ED25519}\r\n{END}\r\n"
+        );
+        let found = host_keys_from_console(&console);
+        assert_eq!(found.keys, [ECDSA, ED25519]);
+        assert_eq!(
+            found.rejected,
+            [
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGnNH#\\u{1b}[31m",
+                // An ed25519 key's data under another type's name.
+                "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIGnNHZWf5ZmBgfYQkjJ0l3tv4Cc5ACAWhNfK5/QQvcWd",
+                "garbage\\u{7}",
+            ]
+        );
+        let long = format!("{BEGIN}\n{}\n{END}\n", "x".repeat(500));
+        assert_eq!(
+            host_keys_from_console(&long).rejected,
+            [format!("{}…", "x".repeat(120))]
+        );
     }
 
     #[test]
     fn no_complete_block_means_no_keys() {
-        assert!(host_keys_from_console("").is_empty());
-        assert!(host_keys_from_console("booting...\n").is_empty());
+        assert_eq!(host_keys_from_console(""), ConsoleKeys::default());
+        assert_eq!(
+            host_keys_from_console("booting...\n"),
+            ConsoleKeys::default()
+        );
         // Still being printed: the end marker has not come yet.
-        assert!(host_keys_from_console(&format!("{BEGIN}\nssh-ed25519 AAAA x\n")).is_empty());
+        let printing = format!("{BEGIN}\n{ED25519} x\n");
+        assert_eq!(host_keys_from_console(&printing), ConsoleKeys::default());
         // Fingerprints only (cloud-init told not to print keys): nothing to pin.
-        let fingerprints_only = UBUNTU.split(BEGIN).next().unwrap_or_default();
-        assert!(host_keys_from_console(fingerprints_only).is_empty());
-        // A type we do not know is skipped, not guessed.
+        let console = ubuntu();
+        let fingerprints_only = console.split(BEGIN).next().unwrap_or_default();
+        assert_eq!(
+            host_keys_from_console(fingerprints_only),
+            ConsoleKeys::default()
+        );
+        // A type we do not pin is skipped, not guessed, and not an error.
         let dss = format!("{BEGIN}\nssh-dss AAAAB3NzaC1kc3M x\n{END}\n");
-        assert!(host_keys_from_console(&dss).is_empty());
+        assert_eq!(host_keys_from_console(&dss), ConsoleKeys::default());
     }
 }

@@ -84,7 +84,7 @@ use aws_sdk_ec2::config::timeout::TimeoutConfig;
 use serde::Serialize;
 
 pub use calls::CallCounts;
-pub use console::{ConsoleHostKeys, host_keys_from_console};
+pub use console::{ConsoleHostKeys, ConsoleKeys, host_keys_from_console};
 pub use context::{Action, Change, Kind, Progress, ProgressFn, Timeouts};
 pub use error::{Error, Result};
 pub use plan::{Deleted, LeftBehind, ResourceStatus};

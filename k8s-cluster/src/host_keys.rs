@@ -24,6 +24,31 @@ pub struct Pinned {
     pub outcome: PinOutcome,
 }
 
+/// Lines of one console's host key block that were not keys, dropped for that node alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedLines {
+    /// The node.
+    pub node: String,
+    /// Its instance.
+    pub instance_id: String,
+    /// The lines, escaped for display
+    /// ([`ConsoleKeys::rejected`](k8s_aws_infra::ConsoleKeys::rejected)).
+    pub lines: Vec<String>,
+}
+
+impl std::fmt::Display for RejectedLines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}): dropped {} line(s) of its console's host key block that are not keys: {}",
+            self.node,
+            self.instance_id,
+            self.lines.len(),
+            self.lines.join(" | ")
+        )
+    }
+}
+
 /// What [`Cluster::pin_console_host_keys`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConsolePins {
@@ -31,6 +56,9 @@ pub struct ConsolePins {
     pub pinned: Vec<Pinned>,
     /// The instances whose console did not show their keys within the wait.
     pub missing: Vec<String>,
+    /// Nodes whose key block held lines that are not keys: those lines were dropped, the
+    /// node's good keys (if any) pinned, and the other nodes are not affected.
+    pub rejected: Vec<RejectedLines>,
 }
 
 impl Cluster {
@@ -38,7 +66,8 @@ impl Cluster {
     /// the host keys cloud-init printed to its console (waiting up to `wait` for them to
     /// show) and pins them in the known_hosts file `known_hosts`, marked
     /// `k8s-hard:console <instance> cluster=<name>`, before any connection: a machine that
-    /// merely answers at the instance's address is then refused. Nodes that are not
+    /// merely answers at the instance's address is then refused. Lines of a key block that
+    /// are not keys are dropped and reported for their node ([`ConsolePins::rejected`]). Nodes that are not
     /// instances of this cluster (machines that are not ours) are left to known_hosts.
     ///
     /// # Errors
@@ -67,6 +96,13 @@ impl Cluster {
         let consoles = infra.console_host_keys(&spec, state, &names, wait).await?;
         let mut pins = ConsolePins::default();
         for (console, (_, node)) in consoles.iter().zip(&nodes) {
+            if !console.rejected.is_empty() {
+                pins.rejected.push(RejectedLines {
+                    node: node.name.clone(),
+                    instance_id: console.instance_id.clone(),
+                    lines: console.rejected.clone(),
+                });
+            }
             if console.keys.is_empty() {
                 pins.missing.push(node.name.clone());
                 continue;

@@ -62,7 +62,7 @@ pub use encryption::{
 };
 pub use error::{Error, Result};
 pub use files::certificate_row;
-pub use host_keys::{ConsolePins, Pinned};
+pub use host_keys::{ConsolePins, Pinned, RejectedLines};
 pub use layout::{CLUSTER_FILE, Layout};
 pub use steps::{
     EncryptionChange, FileChange, KubeconfigFile, KubeconfigReport, MissingEndpoint, PkiReport,

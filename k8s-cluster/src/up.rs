@@ -210,7 +210,6 @@ impl Cluster {
                 ..
             }
         );
-        let client = SshClient::new(&options.ssh)?;
         let spec = self.infra_spec()?;
 
         // No key depends on an address: make them while AWS works, sign once the names
@@ -309,6 +308,8 @@ impl Cluster {
         let encryption_ms = step.done(format!("encryption config: {encryption}"));
 
         let step = Step::start(5, progress);
+        // The key exists from step 1 on: on a new account, step 1 made it.
+        let client = SshClient::new(&options.ssh)?;
         let manifest = cluster.manifest()?;
         // Verified, not trusted: no byte goes to a machine whose key is not the one its
         // console shows. The keys appear a minute or more after boot; that wait counts
@@ -325,6 +326,9 @@ impl Cluster {
             .await?;
         for pin in pins.pinned {
             progress(UpEvent::Pinned(pin));
+        }
+        for rejected in pins.rejected {
+            progress(UpEvent::Warning(rejected.to_string()));
         }
         if !pins.missing.is_empty() {
             if !accept_new {

@@ -412,9 +412,11 @@ impl SshClient {
     /// Waits until every node accepts an SSH login (host key checked, key authentication), for
     /// at most `within` per node: what to do after machines are started, while their sshd is
     /// not listening yet. All nodes are tried at once (each attempt within the concurrency
-    /// bound); refused, reset or timed-out connections are retried with backoff (0.5 s up to
-    /// 5 s), and each retry is reported as [`Event::NotYet`]. A host key or authentication
-    /// failure ends that node's wait at once: waiting cannot fix it.
+    /// bound); refused, reset or timed-out connections are retried with backoff (0.25 s
+    /// growing to 2 s), and each retry is reported as [`Event::NotYet`]. So is a refused key
+    /// ([`Error::Auth`]): EC2 installs the key pair in `authorized_keys` a moment after sshd
+    /// starts, so a new machine refuses it at first. A host key failure ends that node's wait
+    /// at once: waiting cannot fix it.
     pub async fn wait_ready(
         &self,
         nodes: &[Node],
@@ -436,7 +438,7 @@ impl SshClient {
         progress: &(dyn Fn(Event) + Sync),
     ) -> NodeReady {
         let start = tokio::time::Instant::now();
-        let mut delay = Duration::from_millis(500);
+        let mut delay = Duration::from_millis(250);
         let mut attempts = 0;
         let error = loop {
             attempts += 1;
@@ -448,7 +450,7 @@ impl SshClient {
                 let _place = places.acquire().await.ok();
                 session::connect(&self.shared, node).await
             };
-            match attempt {
+            let (reason, refused) = match attempt {
                 Ok(session) => {
                     session.close().await;
                     progress(Event::Connected {
@@ -456,26 +458,27 @@ impl SshClient {
                     });
                     break None;
                 }
+                // EC2 installs the key pair a moment after sshd starts: retried too.
+                Err(ConnectFailure::Final(e @ Error::Auth { .. })) => (e.to_string(), Some(e)),
                 Err(ConnectFailure::Final(e)) => break Some(e),
-                Err(ConnectFailure::Transient(reason)) => {
-                    if start.elapsed() + delay > within {
-                        break Some(Error::Connect {
-                            node: node.name.clone(),
-                            address: node.host_port(),
-                            reason: format!(
-                                "no SSH login within {} s ({attempts} attempts); last: {reason}",
-                                within.as_secs()
-                            ),
-                        });
-                    }
-                    progress(Event::NotYet {
-                        node: node.name.clone(),
-                        reason,
-                    });
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
+                Err(ConnectFailure::Transient(reason)) => (reason, None),
+            };
+            if start.elapsed() + delay > within {
+                break Some(refused.unwrap_or_else(|| Error::Connect {
+                    node: node.name.clone(),
+                    address: node.host_port(),
+                    reason: format!(
+                        "no SSH login within {} s ({attempts} attempts); last: {reason}",
+                        within.as_secs()
+                    ),
+                }));
             }
+            progress(Event::NotYet {
+                node: node.name.clone(),
+                reason,
+            });
+            tokio::time::sleep(delay).await;
+            delay = (delay * 3 / 2).min(Duration::from_secs(2));
         };
         let result = match error {
             None => Ok(()),

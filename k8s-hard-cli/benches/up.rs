@@ -1,10 +1,15 @@
-//! Wall time of `k8s-hard up` for a 3+3 cluster, step by step: AWS is moto_server, the six
-//! machines are sshd processes on 127.0.0.10-12 and .20-22 (as in the end-to-end test).
+//! Wall time of `k8s-hard up` for a 3+3 cluster from a fresh folder, step by step: AWS is
+//! moto_server behind the harness's emulation of EC2 (the six machines are sshd processes on
+//! 127.0.0.10-12 and .20-22 that accept the key pair only once it reaches them, and whose
+//! consoles show cloud-init's output), first with no delays, then with AWS's timing scaled down
+//! (as in the end-to-end tests). No key and no known_hosts are placed: `up` makes the key pair
+//! and pins the consoles' host keys, as on a new account.
 //!
-//! Each iteration is a fresh cluster (new name, new PKI; `down --purge` afterwards, untimed),
-//! then a second `up` that finds everything in place. The PKI row is what `up` spends signing
-//! once AWS is done; the key generation row is what it would have cost on top, had the keys not
-//! been made while AWS worked. Build with the dev profile (the time is moto's and sshd's):
+//! Each iteration is a fresh cluster (new name, new PKI, empty known_hosts, machines with an
+//! empty `authorized_keys`; `down --purge` afterwards, untimed), then a second `up` that finds
+//! everything in place. The PKI row is what `up` spends signing once AWS is done; the key
+//! generation row is what it would have cost on top, had the keys not been made while AWS
+//! worked. Build with the dev profile (the time is moto's and sshd's):
 //!
 //! ```text
 //! cargo bench -p k8s-hard-cli --bench up --profile dev
@@ -14,11 +19,11 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Instant;
 
 use common::{aws_command, init_on_hosts};
+use k8s_hard_tests::aws_timing::{AwsTiming, Timing};
 use k8s_hard_tests::moto::{Moto, REGION, UBUNTU_IMAGE_NAME};
 use k8s_hard_tests::sshd::{SIX, SshdHosts};
 
@@ -32,9 +37,16 @@ const STEPS: [&str; 7] = [
     "distribute",
 ];
 
-fn k8s(dir: &Path, moto: &Moto, args: &[&str]) -> serde_json::Value {
+fn private_ip(i: usize) -> String {
+    match i {
+        0..3 => format!("172.31.0.1{i}"),
+        _ => format!("172.31.0.2{}", i - 3),
+    }
+}
+
+fn k8s(dir: &Path, aws: &str, args: &[&str]) -> serde_json::Value {
     let out = aws_command(dir)
-        .env("AWS_ENDPOINT_URL", moto.url())
+        .env("AWS_ENDPOINT_URL", aws)
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("k8s-hard: {e}"));
@@ -51,23 +63,12 @@ fn cluster(dir: &Path, name: &str, hosts: &SshdHosts) {
         dir,
         &["--name", name, "--region", REGION],
         hosts,
-        |i| match i {
-            0..3 => format!("172.31.0.1{i}"),
-            _ => format!("172.31.0.2{}", i - 3),
-        },
+        private_ip,
         &[(
             "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*",
             UBUNTU_IMAGE_NAME,
         )],
     );
-    let ssh = dir.join("ssh");
-    std::fs::create_dir_all(&ssh).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o700))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let key = ssh.join(format!("{name}.id_rsa"));
-    std::fs::copy(hosts.client_rsa_key(), &key).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
-        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 fn median(mut v: Vec<u64>) -> u64 {
@@ -87,10 +88,22 @@ fn main() {
         .max(1);
     let moto = Moto::start();
     moto.warm_up();
-    let hosts = SshdHosts::start(&SIX);
-    let known_hosts = hosts.write_known_hosts().display().to_string();
-    let up = ["up", "--known-hosts", &known_hosts, "-o", "json"];
+    let hosts = SshdHosts::start_instances(&SIX);
+    let timing = Timing::bench();
+    for (what, timing) in [
+        ("moto, no delays", Timing::none()),
+        (
+            "moto behind the AWS timing emulation (pending 3 s, console 1 s and key pair 1.5 s after boot)",
+            timing,
+        ),
+    ] {
+        let aws = AwsTiming::start(moto.url(), timing);
+        aws.launch_as(&hosts, private_ip);
+        run(what, &aws.url(), &hosts, iters);
+    }
+}
 
+fn run(what: &str, aws: &str, hosts: &SshdHosts, iters: usize) {
     let mut total = Vec::new();
     let mut again = Vec::new();
     let mut steps: Vec<Vec<u64>> = vec![Vec::new(); STEPS.len()];
@@ -99,15 +112,21 @@ fn main() {
         let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let dir = tmp.path();
         let name = format!("bench-up-{i}-{}", std::process::id());
-        cluster(dir, &name, &hosts);
+        cluster(dir, &name, hosts);
+        // New machines: nothing authorized until EC2 installs this cluster's key pair.
+        for host in hosts.hosts() {
+            std::fs::write(host.authorized_keys(), "").unwrap_or_else(|e| panic!("{e}"));
+        }
+        let known_hosts = dir.join("known_hosts").display().to_string();
+        let up = ["up", "--known-hosts", &known_hosts, "-o", "json"];
         let start = Instant::now();
-        let first = k8s(dir, &moto, &up);
+        let first = k8s(dir, aws, &up);
         let took = millis(start);
         let start = Instant::now();
-        let second = k8s(dir, &moto, &up);
+        let second = k8s(dir, aws, &up);
         let took_again = millis(start);
         assert_eq!(second["changed"], 0, "{second}");
-        k8s(dir, &moto, &["down", "--yes", "--purge", "-o", "json"]);
+        k8s(dir, aws, &["down", "--yes", "--purge", "-o", "json"]);
         if i == 0 {
             continue;
         }
@@ -117,7 +136,9 @@ fn main() {
             steps[k].push(first["timings_ms"][step].as_u64().unwrap_or(0));
         }
     }
-    println!("k8s-hard up, 3+3 nodes, RSA-2048, moto + six sshd, median of {iters}:");
+    println!(
+        "k8s-hard up from a fresh folder, 3+3 nodes, RSA-2048, {what}, six sshd, median of {iters}:"
+    );
     println!(
         "  {:<40} {:>7} ms",
         "whole `up` (fresh cluster)",

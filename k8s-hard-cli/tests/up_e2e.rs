@@ -2,9 +2,11 @@
 //! of AWS's timing (new IDs unknown for a moment, instances pending, the load balancer
 //! provisioning, terminations shutting down, interfaces lingering), the six machines are real
 //! sshd processes on 127.0.0.10-12 and 127.0.0.20-22 (cluster.yaml maps each node's SSH address
-//! to one), each instance's console output carries its test host's real host key in
-//! cloud-init's format, host keys are checked against a known_hosts file, and the machines
-//! accept the cluster's key pair (a key `up` imports into AWS from DIR/ssh/CLUSTER.id_rsa).
+//! to one) that do what EC2 does to a new instance: they accept no key until the cluster's key
+//! pair reaches their `authorized_keys` a moment after launch, and their consoles show, late,
+//! what cloud-init's own script prints over their three host keys. Host keys are checked
+//! against a known_hosts file that starts empty. Only the console test brings a key of its
+//! own (DIR/ssh/CLUSTER.id_rsa, imported as the key pair); the others start with none.
 
 mod common;
 
@@ -17,8 +19,9 @@ use common::{
     assert_owned_resources_missing, aws_command, init_on_hosts, init_with, json, k8s_hard,
 };
 use k8s_hard_tests::aws_timing::{AwsTiming, Timing};
+use k8s_hard_tests::cloud_init::{boot_console, host_keys_console};
 use k8s_hard_tests::moto::{Moto, REGION, UBUNTU_IMAGE_NAME};
-use k8s_hard_tests::sshd::{SIX, SshdHosts};
+use k8s_hard_tests::sshd::{SIX, SshdHost, SshdHosts};
 use k8s_hard_tests::{openssl, require_tool};
 use predicates::prelude::*;
 
@@ -56,37 +59,19 @@ fn private_ip(i: usize) -> String {
     }
 }
 
-/// What cloud-init prints to the console at first boot: fingerprints, then the keys.
-fn cloud_init_console(keys: &[String]) -> String {
-    format!(
-        "[   10.1] cloud-init[801]: Cloud-init v. 24.1 running 'modules:final'\n\
-         ec2: #############################################################\n\
-         ec2: -----BEGIN SSH HOST KEY FINGERPRINTS-----\n\
-         ec2: 256 SHA256:(not checked) root@ip (ED25519)\n\
-         ec2: -----END SSH HOST KEY FINGERPRINTS-----\n\
-         ec2: #############################################################\n\
-         -----BEGIN SSH HOST KEY KEYS-----\n{}\n-----END SSH HOST KEY KEYS-----\n",
-        keys.join("\n")
-    )
-}
-
-/// AWS for one test: moto behind the timing emulation, each instance's console showing the
-/// host key of the test host its node's SSH goes to.
+/// AWS for one test: moto behind the timing emulation, which makes each test host the
+/// machine EC2 launches at its node's private IP (key pair installed late, console from
+/// cloud-init's script).
 fn aws_with_consoles(hosts: &SshdHosts) -> AwsTiming {
     let aws = AwsTiming::start(Moto::shared().url(), Timing::short());
-    for (i, host) in hosts.hosts().iter().enumerate() {
-        aws.set_console_output(
-            &private_ip(i),
-            &cloud_init_console(&[host.host_public_key()]),
-        );
-    }
+    aws.launch_as(hosts, private_ip);
     aws
 }
 
-/// The known_hosts lines for `host`, without their comments, and their comments.
-fn pinned(known_hosts: &Path, host: &k8s_hard_tests::sshd::SshdHost) -> Vec<(String, String)> {
+/// The known_hosts lines for `host`, without their comments, and their comments, sorted.
+fn pinned(known_hosts: &Path, host: &SshdHost) -> Vec<(String, String)> {
     let prefix = format!("[{}]:{} ", host.address(), host.port());
-    std::fs::read_to_string(known_hosts)
+    let mut lines: Vec<(String, String)> = std::fs::read_to_string(known_hosts)
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.strip_prefix(&prefix))
@@ -94,7 +79,22 @@ fn pinned(known_hosts: &Path, host: &k8s_hard_tests::sshd::SshdHost) -> Vec<(Str
             let words: Vec<&str> = rest.split_whitespace().collect();
             (words[..2].join(" "), words[2..].join(" "))
         })
-        .collect()
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Every host key `host` serves (`type base64`), each with `comment`, sorted: what its
+/// known_hosts lines must be once pinned from its console.
+fn served(host: &SshdHost, comment: &str) -> Vec<(String, String)> {
+    let mut keys: Vec<(String, String)> = host
+        .host_public_keys()
+        .iter()
+        .map(|k| (key_of(k), comment.to_string()))
+        .collect();
+    assert_eq!(keys.len(), 3, "{}", host.address());
+    keys.sort();
+    keys
 }
 
 /// `type base64` of an OpenSSH public key line.
@@ -117,7 +117,11 @@ fn write_cluster(dir: &Path, hosts: &SshdHosts, name: &str) {
             UBUNTU_IMAGE_NAME,
         )],
     );
-    // The machines' authorized key: `up` imports it as the AWS key pair.
+}
+
+/// [`write_cluster`], and the user's own key in DIR/ssh/: `up` imports it as the key pair.
+fn write_cluster_with_own_key(dir: &Path, hosts: &SshdHosts, name: &str) {
+    write_cluster(dir, hosts, name);
     let ssh = dir.join("ssh");
     std::fs::create_dir_all(&ssh).unwrap();
     std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -184,14 +188,15 @@ fn owned_resources_missing(dir: &Path, aws: &str) {
 fn up_builds_the_whole_cluster_then_changes_nothing_resumes_after_a_kill_and_down_leaves_nothing() {
     require_tool("kubectl");
     Moto::shared().warm_up();
-    let hosts = SshdHosts::start(&SIX);
+    let hosts = SshdHosts::start_instances(&SIX);
     let aws = aws_with_consoles(&hosts);
     let url = aws.url();
     let k8s = |dir: &Path, args: &[&str]| k8s_at(dir, &url, args);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     write_cluster(dir, &hosts, NAME);
-    // No key of any machine recorded anywhere: they come from the consoles.
+    // No key of any machine recorded anywhere: they come from the consoles; no SSH key
+    // either: `up` makes the key pair.
     let known_hosts = dir.join("known_hosts");
     let up = up_args(&known_hosts);
     let up: Vec<&str> = up.iter().map(String::as_str).collect();
@@ -220,6 +225,8 @@ fn up_builds_the_whole_cluster_then_changes_nothing_resumes_after_a_kill_and_dow
     let counts = aws.counts();
     assert!(counts.not_found > 0 && counts.pending > 0, "{counts:?}");
     assert_eq!(counts.console_output, 6, "{counts:?}");
+    assert!(counts.console_not_yet > 0, "{counts:?}");
+    assert_eq!(counts.key_installed, 6, "{counts:?}");
     assert!(first["infra"]["calls"]["mutating"].as_u64().unwrap() > 0);
     let sent = first["distribute"]["nodes"]
         .as_array()
@@ -229,7 +236,7 @@ fn up_builds_the_whole_cluster_then_changes_nothing_resumes_after_a_kill_and_dow
         .filter(|f| f["status"] == "sent")
         .count();
     assert_eq!(sent, 45, "{first}");
-    // Exactly the hosts' own keys, one line each, marked as coming from the console.
+    // Exactly the hosts' own keys, all three, marked as coming from the console.
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap();
     for (i, host) in hosts.hosts().iter().enumerate() {
@@ -241,10 +248,7 @@ fn up_builds_the_whole_cluster_then_changes_nothing_resumes_after_a_kill_and_dow
         let id = state["instances"][&node]["id"].as_str().unwrap();
         assert_eq!(
             pinned(&known_hosts, host),
-            [(
-                key_of(&host.host_public_key()),
-                format!("k8s-hard:console {id} cluster={NAME}")
-            )],
+            served(host, &format!("k8s-hard:console {id} cluster={NAME}")),
             "{node}"
         );
     }
@@ -253,7 +257,7 @@ fn up_builds_the_whole_cluster_then_changes_nothing_resumes_after_a_kill_and_dow
             .unwrap()
             .lines()
             .count(),
-        6
+        18
     );
     let dns = first["infra"]["state"]["load_balancer_dns_name"]
         .as_str()
@@ -398,8 +402,15 @@ fn up_builds_the_whole_cluster_then_changes_nothing_resumes_after_a_kill_and_dow
             .code(1),
     );
     assert_eq!(gone["ok"], false);
-    // The machines' files are still in place (the test hosts outlive the instances).
-    assert!(gone["nodes"]["nodes"][0]["error"].is_null(), "{gone}");
+    // The machines' files are still in place (the test hosts outlive the instances): every
+    // node answers, finds each file unchanged, and each is, byte for byte.
+    for node in gone["nodes"]["nodes"].as_array().unwrap() {
+        assert!(node["error"].is_null(), "{gone}");
+        let files = node["files"].as_array().unwrap();
+        assert!(!files.is_empty(), "{node}");
+        assert!(files.iter().all(|f| f["status"] == "unchanged"), "{node}");
+    }
+    assert_distributed(dir, &hosts);
 
     // A new `up`, killed (SIGKILL) in the middle of creating the machines...
     let ca = std::fs::read(dir.join("pki/ca.pem")).unwrap();
@@ -442,20 +453,23 @@ fn up_builds_the_whole_cluster_then_changes_nothing_resumes_after_a_kill_and_dow
         .home()
         .join(format!("{NAME}-worker-0.kubeconfig"));
     assert_eq!(server_of(&worker0), format!("https://{new_dns}:6443"));
-    // The new machines' keys replaced the old instances' pins: still one line per host.
+    // The new machines' keys replaced the old instances' pins: still three lines per host.
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap();
     let id = state["instances"]["master-0"]["id"].as_str().unwrap();
     assert_eq!(
-        pinned(&known_hosts, &hosts.hosts()[0])[0].1,
-        format!("k8s-hard:console {id} cluster={NAME}")
+        pinned(&known_hosts, &hosts.hosts()[0]),
+        served(
+            &hosts.hosts()[0],
+            &format!("k8s-hard:console {id} cluster={NAME}")
+        )
     );
     assert_eq!(
         std::fs::read_to_string(&known_hosts)
             .unwrap()
             .lines()
             .count(),
-        6
+        18
     );
     let again = json(
         &k8s(dir, &[&up[..], &["-o", "json"]].concat())
@@ -486,26 +500,36 @@ fn up_builds_the_whole_cluster_then_changes_nothing_resumes_after_a_kill_and_dow
 #[ignore = "needs moto_server, sshd (root) and ssh-keygen: run scripts/test"]
 fn host_keys_are_verified_from_the_console_before_any_byte() {
     Moto::shared().warm_up();
-    let hosts = SshdHosts::start(&SIX);
+    let hosts = SshdHosts::start_instances(&SIX);
     let aws = aws_with_consoles(&hosts);
     let url = aws.url();
     let k8s = |dir: &Path, args: &[&str]| k8s_at(dir, &url, args);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let name = "e2e-console";
-    write_cluster(dir, &hosts, name);
+    // The one test with the user's own key in DIR/ssh/: `up` imports it as the key pair.
+    write_cluster_with_own_key(dir, &hosts, name);
     let known_hosts = dir.join("known_hosts");
     let kh = known_hosts.display().to_string();
-    // worker-1's console shows someone else's key; worker-2's console shows none (moto's
-    // sample output).
-    let stranger = hosts.scratch().join("stranger_host_key");
+    // worker-0's console has a garbled line in its key block (a serial line's noise, or a
+    // hostile node): dropped, and reported, for worker-0 alone. worker-1's console shows
+    // someone else's key; worker-2's console shows none (moto's sample output).
+    let garbled = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI\x1b[2Jgarbled root@ip-172-31-0-20";
+    let worker0 = hosts.hosts()[3].console().replacen(
+        "-----BEGIN SSH HOST KEY KEYS-----\n",
+        &format!("-----BEGIN SSH HOST KEY KEYS-----\n{garbled}\n"),
+        1,
+    );
+    aws.set_console_output(&private_ip(3), &boot_console(None, &worker0));
+    let stranger_dir = hosts.scratch().join("stranger-host");
+    std::fs::create_dir_all(&stranger_dir).unwrap();
+    let stranger = stranger_dir.join("ssh_host_ed25519_key");
     let made = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
         .arg(&stranger)
         .status()
         .unwrap();
     assert!(made.success());
-    let stranger_pub = std::fs::read_to_string(stranger.with_extension("pub")).unwrap();
     let fingerprint = |pub_file: &Path| {
         let out = Command::new("ssh-keygen")
             .arg("-lf")
@@ -521,12 +545,12 @@ fn host_keys_are_verified_from_the_console_before_any_byte() {
     let stranger_fp = fingerprint(&stranger.with_extension("pub"));
     aws.set_console_output(
         &private_ip(4),
-        &cloud_init_console(&[stranger_pub.trim().into()]),
+        &boot_console(None, &host_keys_console(&stranger_dir)),
     );
     aws.set_console_output(&private_ip(5), "[    0.0] Linux version 6.8.0\n");
 
     // Keys missing from worker-2's console: `up` waits (bounded), then stops with the hint.
-    k8s(dir, &["up", "--known-hosts", &kh, "--ssh-wait", "3"])
+    let first = k8s(dir, &["up", "--known-hosts", &kh, "--ssh-wait", "3"])
         .assert()
         .code(1)
         .stderr(
@@ -536,6 +560,39 @@ fn host_keys_are_verified_from_the_console_before_any_byte() {
             .and(predicate::str::contains("--accept-new")),
         );
     assert_eq!(pinned(&known_hosts, &hosts.hosts()[5]), []);
+    // The garbled line cost worker-0 that line only, shown escaped; every other console was
+    // pinned whole.
+    let stderr = String::from_utf8_lossy(&first.get_output().stderr).to_string();
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("dropped"))
+        .unwrap_or_else(|| panic!("no dropped line reported:\n{stderr}"));
+    assert!(
+        warning.contains(&format!("{name}-worker-0"))
+            && warning.contains("dropped 1 line(s)")
+            && warning.contains("AAAAC3NzaC1lZDI1NTE5AAAAI\\u{1b}[2Jgarbled"),
+        "{warning}"
+    );
+    assert!(!stderr.contains('\x1b'), "{stderr}");
+    assert_eq!(stderr.matches("dropped").count(), 1, "{stderr}");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap();
+    for (i, node) in [
+        (0, "master-0"),
+        (1, "master-1"),
+        (2, "master-2"),
+        (3, "worker-0"),
+    ] {
+        let id = state["instances"][node]["id"].as_str().unwrap();
+        assert_eq!(
+            pinned(&known_hosts, &hosts.hosts()[i]),
+            served(
+                &hosts.hosts()[i],
+                &format!("k8s-hard:console {id} cluster={name}")
+            ),
+            "{node}"
+        );
+    }
 
     // With --accept-new, worker-2 is trusted on first use, but worker-1 offers a key its
     // console does not show: refused before any file is sent, naming both fingerprints.
@@ -581,7 +638,7 @@ fn host_keys_are_verified_from_the_console_before_any_byte() {
     // The console shows the right key again (the machine was what it claimed): `up` ends.
     aws.set_console_output(
         &private_ip(4),
-        &cloud_init_console(&[hosts.hosts()[4].host_public_key()]),
+        &boot_console(None, &hosts.hosts()[4].console()),
     );
     k8s(
         dir,
@@ -596,11 +653,32 @@ fn host_keys_are_verified_from_the_console_before_any_byte() {
     )
     .assert()
     .success();
+    let id = state["instances"]["worker-1"]["id"].as_str().unwrap();
     assert_eq!(
-        pinned(&known_hosts, &hosts.hosts()[4])[0].0,
-        key_of(&hosts.hosts()[4].host_public_key())
+        pinned(&known_hosts, &hosts.hosts()[4]),
+        served(
+            &hosts.hosts()[4],
+            &format!("k8s-hard:console {id} cluster={name}")
+        )
     );
     assert_distributed(dir, &hosts);
+    // The machines accept the user's own key: EC2 installed what `up` imported, and nothing else.
+    let own = Command::new("ssh-keygen")
+        .arg("-y")
+        .arg("-f")
+        .arg(dir.join(format!("ssh/{name}.id_rsa")))
+        .output()
+        .unwrap();
+    assert!(own.status.success());
+    let own = key_of(&String::from_utf8_lossy(&own.stdout));
+    for host in hosts.hosts() {
+        let authorized: Vec<String> = std::fs::read_to_string(host.authorized_keys())
+            .unwrap()
+            .lines()
+            .map(key_of)
+            .collect();
+        assert_eq!(authorized, std::slice::from_ref(&own), "{}", host.address());
+    }
     k8s(dir, &["down", "--yes"]).assert().success();
 }
 

@@ -15,7 +15,13 @@
 //!   a security group, subnet, target group or the VPC of that load balancer, or detaching its
 //!   internet gateway, fails with `DependencyViolation` / `ResourceInUse`;
 //! - **console output** ([`AwsTiming::set_console_output`]): text a test registers for a private
-//!   IP is put first in that instance's `GetConsoleOutput`.
+//!   IP is put first in that instance's `GetConsoleOutput`, from [`Timing::console`] after it
+//!   stops pending on (cloud-init prints the host keys late in the boot);
+//! - **the key pair reaching the machine** ([`AwsTiming::add_machine`]): [`Timing::key_install`]
+//!   after an instance launched with a `KeyName` stops pending, the key pair's public key (what `ImportKeyPair`
+//!   imported, or the public half of what `CreateKeyPair` answered) is appended to the
+//!   `authorized_keys` of the test host standing for that private IP, as cloud-init installs
+//!   it on a new instance; until then that host refuses the key.
 //!
 //! [`Stalled`] is an endpoint that never answers, for operation timeouts.
 //!
@@ -31,15 +37,17 @@
 //!
 //! let proxy = AwsTiming::start(Moto::shared().url(), Timing::short());
 //! proxy.set_console_output("10.240.0.10", "ssh-ed25519 AAAA... root@controller-0");
+//! proxy.add_machine("10.240.0.11", std::path::Path::new("/tmp/host-11/.ssh/authorized_keys"));
 //! let endpoint = proxy.url(); // give this to the SDK, as below
 //! // ... run the code under test; wait Timing::short().slowest() to see moto's own answers ...
 //! assert!(proxy.counts().not_found > 0, "the emulation never bit");
 //! # drop(endpoint);
 //! ```
 //!
-//! With the AWS SDK for Rust (in a crate that depends on it):
+//! With the AWS SDK for Rust (in a crate that depends on it; the harness does not, so this is
+//! not compiled here: `k8s-aws-infra/tests` does exactly this):
 //!
-//! ```ignore
+//! ```text
 //! let sdk = aws_config::defaults(BehaviorVersion::latest())
 //!     .region(Region::new(REGION))
 //!     .endpoint_url(proxy.url())
@@ -65,6 +73,8 @@ use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -103,11 +113,20 @@ pub struct Timing {
     /// After `DeleteLoadBalancer`: its VPC's security groups, subnets, target groups, internet
     /// gateway attachment and the VPC itself cannot be deleted yet.
     pub linger: Duration,
+    /// After an instance stops pending (it boots): its registered console text is not in its
+    /// `GetConsoleOutput` yet.
+    pub console: Duration,
+    /// After an instance launched with a `KeyName` stops pending: the key pair's public key is
+    /// not yet in the `authorized_keys` of a machine registered with [`AwsTiming::add_machine`].
+    pub key_install: Duration,
 }
 
 impl Timing {
     /// Short windows for tests: 1 s not found, 2 s pending, 2 s provisioning, 1.5 s shutting
-    /// down, 1.5 s linger.
+    /// down, 1.5 s linger; once running, host keys in the console after 1.5 s and the key pair
+    /// installed after 3 s. On a real machine the last two come in either order (sshd may
+    /// answer before cloud-init wrote `authorized_keys`); here the key comes last, so that a
+    /// client that waits for the console keys still meets a machine refusing its key at first.
     pub fn short() -> Timing {
         Timing {
             not_found: Duration::from_millis(1000),
@@ -115,12 +134,30 @@ impl Timing {
             provisioning: Duration::from_millis(2000),
             shutting_down: Duration::from_millis(1500),
             linger: Duration::from_millis(1500),
+            console: Duration::from_millis(1500),
+            key_install: Duration::from_millis(3000),
         }
     }
 
     /// Every behaviour off: the proxy passes everything through (console output still applies).
     pub fn none() -> Timing {
         Timing::default()
+    }
+
+    /// AWS's windows scaled down for the benches, so that a run takes seconds: the slowest
+    /// thing `up` waits for is an instance pending (3 s) and `down` a lingering load balancer
+    /// interface (3 s); a new machine's console shows its keys 1 s after boot, its key pair
+    /// arrives after 1.5 s.
+    pub fn bench() -> Timing {
+        Timing {
+            not_found: Duration::from_millis(1000),
+            pending: Duration::from_millis(3000),
+            provisioning: Duration::from_millis(2500),
+            shutting_down: Duration::from_millis(2000),
+            linger: Duration::from_millis(3000),
+            console: Duration::from_millis(1000),
+            key_install: Duration::from_millis(1500),
+        }
     }
 
     /// The longest window: waiting this long after the last event sees moto's own answers.
@@ -131,6 +168,8 @@ impl Timing {
             self.provisioning,
             self.shutting_down,
             self.linger,
+            self.pending + self.console,
+            self.pending + self.key_install,
         ]
         .into_iter()
         .max()
@@ -155,6 +194,11 @@ pub struct Counts {
     pub linger: u64,
     /// `GetConsoleOutput` responses that got registered text.
     pub console_output: u64,
+    /// `GetConsoleOutput` responses of an instance with registered text, answered without it
+    /// because its [`Timing::console`] window was still open.
+    pub console_not_yet: u64,
+    /// Public keys installed in a machine's `authorized_keys` after `RunInstances`.
+    pub key_installed: u64,
 }
 
 /// The running proxy; stops accepting connections on drop.
@@ -163,6 +207,7 @@ pub struct AwsTiming {
     addr: SocketAddr,
     shared: Arc<Shared>,
     accept: Option<JoinHandle<()>>,
+    installer: Option<JoinHandle<()>>,
 }
 
 impl AwsTiming {
@@ -193,10 +238,15 @@ impl AwsTiming {
                 })
             })
         };
+        let installer = {
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || install_loop(&shared))
+        };
         AwsTiming {
             addr,
             shared,
             accept: Some(accept),
+            installer: Some(installer),
         }
     }
 
@@ -210,13 +260,43 @@ impl AwsTiming {
         self.shared.timing
     }
 
-    /// Registers `text` for the instance with private IP `private_ip`: its `GetConsoleOutput`
-    /// becomes `text`, a newline, then moto's output (as a host's SSH keys precede the boot log).
+    /// Registers `text` for the instance with private IP `private_ip`: from
+    /// [`Timing::console`] after it stops pending (at once for one the proxy did not see
+    /// launched), its `GetConsoleOutput` becomes `text`, a newline, then moto's output (as a
+    /// host's SSH keys precede the boot log). Replaces what was registered before.
     pub fn set_console_output(&self, private_ip: &str, text: &str) {
         self.shared
             .state()
             .console
             .insert(private_ip.to_string(), text.to_string());
+    }
+
+    /// Registers the test host that stands for the machine EC2 launches at `private_ip`: the
+    /// key pair named by a `RunInstances` there reaches `authorized_keys` (appended, once)
+    /// [`Timing::key_install`] after the instance stops pending. A launch with a key pair the proxy never saw made is a
+    /// harness failure.
+    pub fn add_machine(&self, private_ip: &str, authorized_keys: &Path) {
+        self.shared
+            .state()
+            .machines
+            .insert(private_ip.to_string(), authorized_keys.to_path_buf());
+    }
+
+    /// Makes each test host of `hosts` the machine EC2 launches at `private_ip(i)`, as a new
+    /// instance is: the key pair reaches its `authorized_keys` ([`AwsTiming::add_machine`]),
+    /// and its console shows what cloud-init's script prints over its host keys, after an
+    /// earlier boot's block of other keys, with kernel lines around and inside the key block
+    /// and CRLF line ends ([`crate::cloud_init::boot_console`]).
+    pub fn launch_as(&self, hosts: &crate::sshd::SshdHosts, private_ip: impl Fn(usize) -> String) {
+        let earlier = hosts.earlier_boot_console();
+        for (i, host) in hosts.hosts().iter().enumerate() {
+            let ip = private_ip(i);
+            self.add_machine(&ip, &host.authorized_keys());
+            self.set_console_output(
+                &ip,
+                &crate::cloud_init::boot_console(Some(&earlier), &host.console()),
+            );
+        }
     }
 
     /// How many requests each behaviour changed so far.
@@ -234,7 +314,10 @@ impl AwsTiming {
 impl Drop for AwsTiming {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.accept.take() {
+        for t in [self.accept.take(), self.installer.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = t.join();
         }
         let failures = self.failures();
@@ -375,6 +458,14 @@ struct State {
     instance_ip: HashMap<String, String>,
     /// Private IP → text to put first in the console output.
     console: HashMap<String, String>,
+    /// Private IP → when the proxy last saw an instance launched there.
+    launched_at: HashMap<String, Instant>,
+    /// Private IP → the `authorized_keys` of the test host standing for that machine.
+    machines: HashMap<String, PathBuf>,
+    /// Key pair name → its public key line, from `ImportKeyPair` or `CreateKeyPair`.
+    key_pairs: HashMap<String, String>,
+    /// Keys due in an `authorized_keys`: when, where, what.
+    installs: Vec<(Instant, PathBuf, String)>,
     counts: Counts,
     failures: Vec<String>,
 }
@@ -487,6 +578,8 @@ const READ_ACTIONS: &[(Service, &str)] = &[
     (Service::Ec2, "DescribeSubnets"),
     (Service::Ec2, "DescribeSecurityGroups"),
     (Service::Ec2, "GetConsoleOutput"),
+    (Service::Ec2, "ImportKeyPair"),
+    (Service::Ec2, "CreateKeyPair"),
     (Service::Elb, "CreateLoadBalancer"),
     (Service::Elb, "DescribeLoadBalancers"),
     (Service::Elb, "CreateTargetGroup"),
@@ -771,8 +864,23 @@ impl Shared {
             .map_err(|e| format!("{action}: cannot parse moto's answer ({e}): {text}"))?;
         let now = Instant::now();
         let t = self.timing;
+        // The public half of a new key pair, as EC2 keeps it (outside the lock: ssh-keygen).
+        let created_key = match action {
+            "CreateKeyPair" => Some(created_key_pair(&doc)?),
+            _ => None,
+        };
         let mut st = self.state();
         learn(&mut st, call.service, action, &call.params, &doc);
+        if let Some((name, public)) = created_key {
+            st.key_pairs.insert(name, public);
+        }
+        if action == "ImportKeyPair" {
+            let (name, public) = imported_key_pair(call)?;
+            st.key_pairs.insert(name, public);
+        }
+        if action == "RunInstances" {
+            launched(&mut st, call, &doc, now, now + t.pending + t.key_install)?;
+        }
 
         if let Some(create) = CREATES
             .iter()
@@ -881,11 +989,16 @@ impl Shared {
                     .map(str::to_string)
                     .or_else(|| doc.child_text(doc.root(), "instanceId"))
                     .unwrap_or_default();
-                let registered = st
-                    .instance_ip
-                    .get(&id)
-                    .and_then(|ip| st.console.get(ip))
-                    .cloned();
+                let ip = st.instance_ip.get(&id).cloned().unwrap_or_default();
+                let mut registered = st.console.get(&ip).cloned();
+                let booting = st
+                    .launched_at
+                    .get(&ip)
+                    .is_some_and(|at| now < *at + t.pending + t.console);
+                if registered.is_some() && booting {
+                    st.counts.console_not_yet += 1;
+                    registered = None;
+                }
                 if let Some(prefix) = registered {
                     let node = doc
                         .at_path(&["GetConsoleOutputResponse", "output"])
@@ -961,6 +1074,131 @@ impl Shared {
         self.log(|| format!("HARNESS FAILURE {msg}"));
         self.state().failures.push(msg.clone());
         self.error(call.service, HARNESS_FAILURE, &msg)
+    }
+}
+
+/// The name and public key line of the key pair a `CreateKeyPair` answer carries: the public
+/// half of its `keyMaterial`, by `ssh-keygen -y` (EC2 keeps only that).
+fn created_key_pair(doc: &xml::Doc) -> Result<(String, String), String> {
+    let root = doc.root();
+    let name = doc
+        .child_text(root, "keyName")
+        .filter(|n| !n.is_empty())
+        .ok_or("CreateKeyPair: moto's answer has no keyName")?;
+    let material = doc
+        .child_text(root, "keyMaterial")
+        .filter(|m| !m.is_empty())
+        .ok_or("CreateKeyPair: moto's answer has no keyMaterial")?;
+    let dir = tempfile::tempdir().map_err(|e| format!("CreateKeyPair: temp dir: {e}"))?;
+    let path = dir.path().join("key");
+    let write = || -> io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        f.write_all(material.trim().as_bytes())?;
+        f.write_all(b"\n")
+    };
+    write().map_err(|e| format!("CreateKeyPair {name}: cannot write its key: {e}"))?;
+    let out = Command::new(crate::require_tool("ssh-keygen"))
+        .arg("-y")
+        .arg("-f")
+        .arg(&path)
+        .output()
+        .map_err(|e| format!("CreateKeyPair {name}: cannot run ssh-keygen -y: {e}"))?;
+    let public = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || public.is_empty() {
+        return Err(format!(
+            "CreateKeyPair {name}: ssh-keygen -y cannot read moto's keyMaterial: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok((name, public))
+}
+
+/// The name and public key line an `ImportKeyPair` request imports.
+fn imported_key_pair(call: &Call) -> Result<(String, String), String> {
+    let name = call
+        .param("KeyName")
+        .ok_or("ImportKeyPair without KeyName")?
+        .to_string();
+    let material = call
+        .param("PublicKeyMaterial")
+        .ok_or("ImportKeyPair without PublicKeyMaterial")?;
+    let bytes = BASE64
+        .decode(material.trim())
+        .map_err(|e| format!("ImportKeyPair {name}: PublicKeyMaterial is not base64: {e}"))?;
+    let public = String::from_utf8(bytes)
+        .map_err(|e| format!("ImportKeyPair {name}: the public key is not text: {e}"))?;
+    Ok((name, public.trim().to_string()))
+}
+
+/// Records the instances a `RunInstances` answer launched (at `now`) and, for those at a
+/// registered machine's address, schedules the key pair's arrival at `install_at`.
+fn launched(
+    st: &mut State,
+    call: &Call,
+    doc: &xml::Doc,
+    now: Instant,
+    install_at: Instant,
+) -> Result<(), String> {
+    let key_name = call.param("KeyName");
+    for item in doc.at_path(&["instancesSet", "item"]) {
+        let Some(ip) = doc.child_text(item, "privateIpAddress") else {
+            continue;
+        };
+        st.launched_at.insert(ip.clone(), now);
+        let (Some(key_name), Some(path)) = (key_name, st.machines.get(&ip)) else {
+            continue;
+        };
+        let public = st.key_pairs.get(key_name).ok_or_else(|| {
+            format!("RunInstances at {ip} with key pair {key_name}, which the proxy never saw made")
+        })?;
+        st.installs.push((install_at, path.clone(), public.clone()));
+    }
+    Ok(())
+}
+
+/// Until the proxy stops: appends each due key to its `authorized_keys` (once: a key already
+/// there is not added again), as cloud-init does on a new instance.
+fn install_loop(shared: &Shared) {
+    while !shared.stop.load(Ordering::SeqCst) {
+        let due: Vec<(PathBuf, String)> = {
+            let mut st = lock(&shared.state);
+            let now = Instant::now();
+            let (due, later) = std::mem::take(&mut st.installs)
+                .into_iter()
+                .partition(|(at, _, _)| *at <= now);
+            st.installs = later;
+            due.into_iter().map(|(_, path, key)| (path, key)).collect()
+        };
+        for (path, key) in due {
+            let result = (|| -> io::Result<bool> {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                if text.lines().any(|l| l.trim() == key) {
+                    return Ok(false);
+                }
+                let mut f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(&path)?;
+                f.write_all(format!("{key}\n").as_bytes())?;
+                Ok(true)
+            })();
+            let mut st = lock(&shared.state);
+            match result {
+                Ok(true) => st.counts.key_installed += 1,
+                Ok(false) => {}
+                Err(e) => st
+                    .failures
+                    .push(format!("cannot install a key in {}: {e}", path.display())),
+            }
+            drop(st);
+            shared.log(|| format!("installed a key pair in {}", path.display()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -1137,7 +1375,8 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn percent_encode(s: &str) -> String {
+/// `s` percent-encoded for a query string or form body (RFC 3986 unreserved kept).
+pub(crate) fn percent_encode(s: &str) -> String {
     s.bytes()
         .map(|c| match c {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

@@ -7,6 +7,7 @@
 //! `cargo test` runs the others, `scripts/test` runs all (`--include-ignored`).
 
 pub mod aws_timing;
+pub mod cloud_init;
 pub mod etcd;
 pub mod moto;
 pub mod openssl;

@@ -99,6 +99,68 @@ impl Drop for Moto {
     }
 }
 
+/// One AWS query-API call (`Action=…` and `params`, form-encoded) to moto at `url` for
+/// `service` (`ec2` or `elasticloadbalancing`) in `region`, with the dummy credentials: the
+/// answer's status and body. For tests that judge what a run left in AWS by moto's own
+/// describe calls, not by our code's reading of them.
+pub fn query(url: &str, region: &str, service: &str, params: &[(&str, &str)]) -> (u16, String) {
+    let version = if service == "ec2" {
+        "2016-11-15"
+    } else {
+        "2015-12-01"
+    };
+    let body = params
+        .iter()
+        .copied()
+        .chain([("Version", version)])
+        .map(|(k, v)| {
+            use crate::aws_timing::percent_encode as enc;
+            format!("{}={}", enc(k), enc(v))
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    let addr = crate::loopback_addr("moto", url);
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("moto at {url}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("read timeout");
+    write!(
+        s,
+        "POST / HTTP/1.0\r\nHost: {addr}\r\ncontent-type: application/x-www-form-urlencoded; charset=utf-8\r\n\
+         authorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20261204/{region}/{service}/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=00\r\n\
+         x-amz-date: 20261204T000000Z\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap_or_else(|e| panic!("moto at {url}: {e}"));
+    let mut out = String::new();
+    s.read_to_string(&mut out)
+        .unwrap_or_else(|e| panic!("moto at {url}: {e}"));
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("moto at {url}: no status in {out:?}"));
+    let body = out
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+/// The texts of every `<tag>` element in `xml`, in order (for reading describe answers).
+pub fn texts(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut found = Vec::new();
+    let mut rest = xml;
+    while let Some(at) = rest.find(&open) {
+        let after = &rest[at + open.len()..];
+        let Some(end) = after.find(&close) else { break };
+        found.push(after[..end].to_string());
+        rest = &after[end..];
+    }
+    found
+}
+
 fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;

@@ -38,7 +38,7 @@ pub const SIX: [&str; 6] = [
 const SSHD: &str = "/usr/sbin/sshd";
 
 /// A set of sshd hosts sharing one client key pair (ed25519) and one RSA PEM key pair (the
-/// AWS key pair format), both authorized on every host.
+/// AWS key pair format), both authorized on every host ([`SshdHosts::start_instances`]: none).
 pub struct SshdHosts {
     hosts: Vec<SshdHost>,
     dir: tempfile::TempDir,
@@ -134,6 +134,14 @@ impl SshdHosts {
         Self::start_with(addresses, |_| String::new())
     }
 
+    /// Hosts as EC2 launches instances: each with an ed25519, an ECDSA and an RSA host key
+    /// (as a stock Ubuntu image makes at first boot) and no authorized key at all: the key
+    /// pair reaches them later ([`crate::aws_timing::AwsTiming::add_machine`]), and what
+    /// their consoles show comes from cloud-init's own script ([`SshdHost::console`]).
+    pub fn start_instances(addresses: &[&str]) -> Self {
+        Self::start_inner(addresses, |_| String::new(), false)
+    }
+
     /// The six hosts of [`SIX`].
     pub fn start_six() -> Self {
         Self::start(&SIX)
@@ -143,6 +151,14 @@ impl SshdHosts {
     /// (after its home is mounted, before sshd starts), e.g. to mount a tiny tmpfs or bind a
     /// different tool over a system one. The snippet may use `$HOME_DIR` (the login home).
     pub fn start_with(addresses: &[&str], setup: impl Fn(&str) -> String) -> Self {
+        Self::start_inner(addresses, setup, true)
+    }
+
+    fn start_inner(
+        addresses: &[&str],
+        setup: impl Fn(&str) -> String,
+        authorize_clients: bool,
+    ) -> Self {
         require_tool("ssh-keygen");
         require_tool("unshare");
         assert!(
@@ -165,11 +181,15 @@ impl SshdHosts {
         keygen(&client_key, &["-t", "ed25519"]);
         let client_rsa_key = dir.path().join("id_rsa.pem");
         keygen(&client_rsa_key, &["-t", "rsa", "-b", "2048", "-m", "PEM"]);
-        let authorized = format!(
-            "{}\n{}\n",
-            read_trim(&pub_path(&client_key)),
-            read_trim(&pub_path(&client_rsa_key))
-        );
+        let authorized = if authorize_clients {
+            format!(
+                "{}\n{}\n",
+                read_trim(&pub_path(&client_key)),
+                read_trim(&pub_path(&client_rsa_key))
+            )
+        } else {
+            String::new()
+        };
         let mut hosts = Vec::new();
         for address in addresses {
             let root = dir.path().join(address);
@@ -186,6 +206,10 @@ impl SshdHosts {
                 child: None,
             };
             keygen(&host.host_key_path(), &["-t", "ed25519"]);
+            if !authorize_clients {
+                keygen(&host.ecdsa_host_key_path(), &["-t", "ecdsa"]);
+                keygen(&host.rsa_host_key_path(), &["-t", "rsa", "-b", "2048"]);
+            }
             host.start();
             hosts.push(host);
         }
@@ -195,6 +219,16 @@ impl SshdHosts {
             client_key,
             client_rsa_key,
         }
+    }
+
+    /// What an earlier boot of some machine printed (cloud-init's script over fresh host keys
+    /// of its own), for consoles that hold two boots.
+    pub fn earlier_boot_console(&self) -> String {
+        let dir = self.dir.path().join("earlier-boot");
+        fs::create_dir_all(&dir).expect("create earlier-boot");
+        keygen(&dir.join("ssh_host_ed25519_key"), &["-t", "ed25519"]);
+        keygen(&dir.join("ssh_host_ecdsa_key"), &["-t", "ecdsa"]);
+        crate::cloud_init::host_keys_console(&dir)
     }
 
     /// The OpenSSH-format ed25519 private key every host accepts.
@@ -278,6 +312,44 @@ impl SshdHost {
         self.root.join("ssh_host_rsa_key")
     }
 
+    fn ecdsa_host_key_path(&self) -> PathBuf {
+        self.root.join("ssh_host_ecdsa_key")
+    }
+
+    /// The login user's `authorized_keys` on this host.
+    pub fn authorized_keys(&self) -> PathBuf {
+        self.home.join(".ssh/authorized_keys")
+    }
+
+    /// Appends `public_key` (an OpenSSH public key line) to its `authorized_keys`.
+    pub fn authorize(&self, public_key: &str) {
+        let path = self.authorized_keys();
+        let mut text = fs::read_to_string(&path).unwrap_or_default();
+        text.push_str(public_key.trim());
+        text.push('\n');
+        fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+
+    /// Every host public key it serves, as OpenSSH lines (`ssh-ed25519 AAAA… comment`).
+    pub fn host_public_keys(&self) -> Vec<String> {
+        [
+            self.host_key_path(),
+            self.ecdsa_host_key_path(),
+            self.rsa_host_key_path(),
+        ]
+        .iter()
+        .map(|k| pub_path(k))
+        .filter(|p| p.exists())
+        .map(|p| read_trim(&p))
+        .collect()
+    }
+
+    /// What its console shows at first boot: cloud-init's `write-ssh-key-fingerprints` run
+    /// over its host keys ([`crate::cloud_init::host_keys_console`]).
+    pub fn console(&self) -> String {
+        crate::cloud_init::host_keys_console(&self.root)
+    }
+
     /// Gives it a second host key, RSA, and restarts sshd with both (as a stock server has).
     /// Clients that prefer ed25519 still get the ed25519 key.
     pub fn add_rsa_host_key(&mut self) {
@@ -321,8 +393,10 @@ impl SshdHost {
     fn write_config(&self) -> PathBuf {
         let path = self.root.join("sshd_config");
         let mut host_keys = format!("HostKey {}\n", self.host_key_path().display());
-        if self.rsa_host_key_path().exists() {
-            host_keys += &format!("HostKey {}\n", self.rsa_host_key_path().display());
+        for key in [self.ecdsa_host_key_path(), self.rsa_host_key_path()] {
+            if key.exists() {
+                host_keys += &format!("HostKey {}\n", key.display());
+            }
         }
         let config = format!(
             "ListenAddress {addr}:{port}\n\

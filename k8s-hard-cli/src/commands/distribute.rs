@@ -119,6 +119,9 @@ pub async fn pin_console_host_keys(
             )),
         }
     }
+    for rejected in &pins.rejected {
+        ui.warn(rejected.to_string());
+    }
     if !pins.missing.is_empty() {
         ui.warn(format!(
             "no host keys in the console output of {} yet: their keys are checked against known_hosts only",
@@ -128,7 +131,8 @@ pub async fn pin_console_host_keys(
     Ok(())
 }
 
-/// The SSH settings `args` describe: the key (default the AWS key pair's) and known_hosts.
+/// The SSH settings `args` describe: the key (default the AWS key pair's, which need not
+/// exist yet) and known_hosts.
 pub fn settings(cluster: &Cluster, args: &SshArgs) -> Result<SshSettings> {
     let unknown = if args.accept_new {
         UnknownHosts::AcceptNew
@@ -143,12 +147,6 @@ pub fn settings(cluster: &Cluster, args: &SshArgs) -> Result<SshSettings> {
         .identity
         .clone()
         .unwrap_or_else(|| cluster.layout.ssh_key(&cluster.spec.name));
-    if !identity.exists() {
-        bail!(
-            "no private key at {} (`k8s-hard infra up` saves the AWS key pair there; pass --identity for another key)",
-            identity.display()
-        );
-    }
     let mut settings = SshSettings::new(identity, host_keys);
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
@@ -157,9 +155,23 @@ pub fn settings(cluster: &Cluster, args: &SshArgs) -> Result<SshSettings> {
     Ok(settings)
 }
 
-/// The SSH client `args` describe (see [`settings`]).
+/// The SSH client `args` describe (see [`settings`]), once its key exists.
 pub fn client(cluster: &Cluster, args: &SshArgs) -> Result<SshClient> {
-    Ok(SshClient::new(&settings(cluster, args)?)?)
+    let settings = settings(cluster, args)?;
+    require_key(&settings)?;
+    Ok(SshClient::new(&settings)?)
+}
+
+/// The settings' private key exists: `up` makes it in its first step, every other command
+/// needs it before it connects.
+pub fn require_key(settings: &SshSettings) -> Result<()> {
+    if !settings.private_key.exists() {
+        bail!(
+            "no private key at {} (`k8s-hard up` or `k8s-hard infra up` saves the AWS key pair there; pass --identity for another key)",
+            settings.private_key.display()
+        );
+    }
+    Ok(())
 }
 
 /// Sends every node its files (or, `check_only`, compares); nodes fail independently.

@@ -45,6 +45,7 @@ pub fn run(dir: &Path, args: &StatusArgs, ui: &Ui) -> Result<bool> {
                 .await?;
         }
         let mut settings = distribute::settings(&cluster, &args.ssh)?;
+        distribute::require_key(&settings)?;
         // A status should answer quickly: one attempt per node.
         settings.connect_retries = 0;
         settings.connect_timeout = Duration::from_secs(5);

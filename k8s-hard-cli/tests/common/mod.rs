@@ -17,6 +17,13 @@ pub fn k8s_hard(dir: &Path) -> assert_cmd::Command {
 #[allow(dead_code)] // not every test file edits
 pub fn init_with(dir: &Path, args: &[&str], edits: &[(&str, &str)]) {
     k8s_hard(dir).arg("init").args(args).assert().success();
+    edit_cluster_yaml(dir, edits);
+}
+
+/// Applies each `(from, to)` edit to `dir`'s cluster.yaml, as a user's editor would (each
+/// must apply: a silent no-op edit would test the default instead).
+#[allow(dead_code)] // not every test file edits
+pub fn edit_cluster_yaml(dir: &Path, edits: &[(&str, &str)]) {
     let path = dir.join("cluster.yaml");
     let mut text = std::fs::read_to_string(&path).unwrap();
     for (from, to) in edits {
@@ -72,8 +79,25 @@ pub fn init_on_hosts(
     args: &[&str],
     hosts: &k8s_hard_tests::sshd::SshdHosts,
     private_ip: impl Fn(usize) -> String,
-    edits: &[(&str, &str)],
+    edits_after: &[(&str, &str)],
 ) {
+    let edits = host_edits(hosts, private_ip);
+    let mut all: Vec<(&str, &str)> = edits
+        .iter()
+        .map(|(from, to)| (*from, to.as_str()))
+        .collect();
+    all.extend_from_slice(edits_after);
+    init_with(dir, args, &all);
+}
+
+/// The cluster.yaml edits that put the six test hosts in as masters (0..3) and workers
+/// (3..6): each node's SSH goes to its host, its private IP is `private_ip(i)`, the login
+/// user is the harness's.
+#[allow(dead_code)] // only the SSH tests
+pub fn host_edits(
+    hosts: &k8s_hard_tests::sshd::SshdHosts,
+    private_ip: impl Fn(usize) -> String,
+) -> Vec<(&'static str, String)> {
     let entries = |range: std::ops::Range<usize>| -> String {
         range
             .map(|i| {
@@ -87,20 +111,18 @@ pub fn init_on_hosts(
             })
             .collect()
     };
-    let masters = format!("masters:\n  nodes:\n{}", entries(0..3));
-    let workers = format!("workers:\n  nodes:\n{}", entries(3..6));
-    let user = format!("ssh:\n  user: {}", hosts.user());
-    let mut all = vec![
+    vec![
         (
             "masters:\n  count: 3\n  first_ip: 172.31.0.10\n",
-            masters.as_str(),
+            format!("masters:\n  nodes:\n{}", entries(0..3)),
         ),
         (
             "workers:\n  count: 3\n  first_ip: 172.31.0.20\n",
-            workers.as_str(),
+            format!("workers:\n  nodes:\n{}", entries(3..6)),
         ),
-        ("ssh:\n  user: ubuntu", user.as_str()),
-    ];
-    all.extend_from_slice(edits);
-    init_with(dir, args, &all);
+        (
+            "ssh:\n  user: ubuntu",
+            format!("ssh:\n  user: {}", hosts.user()),
+        ),
+    ]
 }

@@ -104,3 +104,20 @@ pub fn init_on_hosts(
     all.extend_from_slice(edits);
     init_with(dir, args, &all);
 }
+
+/// The aescbc keys of an encryption config (read by any YAML reader into JSON values):
+/// (name, secret), in order.
+#[allow(dead_code)] // only the rotation tests
+pub fn aescbc_keys(config: &serde_json::Value) -> Vec<(String, String)> {
+    config["resources"][0]["providers"][0]["aescbc"]["keys"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no aescbc keys in {config}"))
+        .iter()
+        .map(|k| {
+            (
+                k["name"].as_str().unwrap().to_string(),
+                k["secret"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}

@@ -11,22 +11,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{aescbc_keys, init_with, k8s_hard};
+use common::{aescbc_keys, init_with, isolated, k8s_hard};
 use k8s_hard_tests::{openssl, run_tool};
-
-fn bin() -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("k8s-hard"));
-    cmd.env_remove("K8S_HARD_DIR").env_remove("AWS_REGION");
-    cmd
-}
 
 /// N copies of `k8s-hard --dir DIR ARGS` started together; their PIDs and outputs.
 fn parallel(dir: &Path, args: &[&str], n: usize) -> Vec<(u32, Output)> {
     let children: Vec<_> = (0..n)
         .map(|_| {
-            bin()
-                .arg("--dir")
-                .arg(dir)
+            isolated(dir)
                 .args(args)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -109,7 +101,7 @@ fn a_held_folder_refuses_writers_at_once_and_names_the_holder() {
         vec!["init", "--force"],
     ] {
         let started = Instant::now();
-        let out = bin().arg("--dir").arg(&dir).args(&args).output().unwrap();
+        let out = isolated(&dir).args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let err = stderr(&out);
         assert!(
@@ -199,9 +191,7 @@ fn a_first_bundle_killed_at_any_point_is_completed_by_the_next_run() {
     for i in 0..POINTS {
         let dir = tmp.path().join(format!("kill-{i}"));
         small_cluster(&dir, "40");
-        let mut child = bin()
-            .arg("--dir")
-            .arg(&dir)
+        let mut child = isolated(&dir)
             .arg("bundle")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -338,9 +328,7 @@ fn ctrl_c_ends_the_run_as_interrupted_and_leaves_no_temp_file() {
     for (i, moment) in moments.into_iter().enumerate() {
         let dir = tmp.path().join(format!("int-{i}"));
         small_cluster(&dir, "40");
-        let mut child = bin()
-            .arg("--dir")
-            .arg(&dir)
+        let mut child = isolated(&dir)
             .args(["bundle", "-o", "json"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -141,7 +141,7 @@ fn prune(dir: &Path, args: &PruneArgs, ui: &Ui) -> Result<()> {
     )?;
     let retired_file = layout.retired_encryption_keys();
     ui.status(format!(
-        "before the prune, every secret must be re-encrypted with {writing}: `{REENCRYPT}` (and etcd backed up); secrets still encrypted with {removed_list} are unreadable once it is gone from every API server"
+        "before the prune, every secret must be re-encrypted with {writing}: `{REENCRYPT}` (and etcd backed up); secrets still encrypted with {removed_list} cannot be read once the prune reaches the API servers"
     ));
     let question = format!(
         "remove {removed_list} from {} (it is kept in {})?",

@@ -217,8 +217,8 @@ fn distribute_files_to_real_sshd_hosts() {
 }
 
 /// `aws_infra_plan_apply` with the environment a user would have, pointed at moto: dummy
-/// credentials, `AWS_ENDPOINT_URL`, no instance metadata, a HOME of its own (never the real
-/// ~/.aws).
+/// credentials, `AWS_ENDPOINT_URL`, no instance metadata, a HOME of its own and AWS config
+/// files there that do not exist (never the real ~/.aws).
 fn aws_infra(home: &Path, dir: &Path, cluster: &str, extra: &[&str]) -> Output {
     aws_infra_command(home, dir, cluster)
         .args(extra)
@@ -232,6 +232,8 @@ fn aws_infra_command(home: &Path, dir: &Path, cluster: &str) -> Command {
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", home)
+        .env("AWS_CONFIG_FILE", home.join(".aws/config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join(".aws/credentials"))
         .env("AWS_ENDPOINT_URL", Moto::shared().url())
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
         .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)

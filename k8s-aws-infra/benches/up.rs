@@ -19,8 +19,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_ec2::config::Credentials;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::config::{Credentials, SharedCredentialsProvider};
 use k8s_aws_infra::{CallCounts, Infra, InfraSpec, InfraState, Kind, Progress, Timeouts};
 use k8s_hard_tests::aws_timing::{AwsTiming, Timing};
 use k8s_hard_tests::moto::{ACCESS_KEY_ID, Moto, REGION, SECRET_ACCESS_KEY, UBUNTU_IMAGE_NAME};
@@ -135,18 +135,19 @@ async fn up_and_down(
 }
 
 async fn infra_at(url: &str, events: &Events) -> Infra {
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
+    // Field by field: nothing of the machine's own AWS setup (~/.aws, AWS_*) is read.
+    let sdk = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .endpoint_url(url)
-        .credentials_provider(Credentials::new(
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
             ACCESS_KEY_ID,
             SECRET_ACCESS_KEY,
             None,
             None,
             "bench",
-        ))
-        .load()
-        .await;
+        )))
+        .build();
     // K8S_AWS_INFRA_BENCH_TRACE=1: every progress event with its time, to see what waits.
     let trace = std::env::var_os("K8S_AWS_INFRA_BENCH_TRACE").is_some();
     let start = Instant::now();

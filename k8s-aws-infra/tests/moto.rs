@@ -25,20 +25,18 @@ async fn sdk(moto: &Moto) -> SdkConfig {
     sdk_at(moto.url()).await
 }
 
-/// The SDK configuration the tests use, with every call sent to `url`.
+/// The SDK configuration the tests use, with every call sent to `url`: built field by field,
+/// so that nothing of the machine's own AWS setup is read (no `~/.aws` files, no `AWS_*`
+/// variables, no instance metadata).
 async fn sdk_at(url: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .endpoint_url(url)
-        .credentials_provider(Credentials::new(
-            ACCESS_KEY_ID,
-            SECRET_ACCESS_KEY,
-            None,
-            None,
-            "tests",
+        .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
+            Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "tests"),
         ))
-        .load()
-        .await
+        .build()
 }
 
 /// Short bounds: every wait in these tests is over in seconds.
@@ -1206,13 +1204,10 @@ async fn bad_specs_fail_naming_the_field_before_any_call() {
 #[tokio::test]
 #[ignore = "needs moto_server: run scripts/test"]
 async fn no_region_is_a_clear_error_before_any_call() {
-    let moto = Moto::shared();
-    let sdk = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(moto.url())
-        .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
-            Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "tests"),
-        ))
+    let sdk = sdk(Moto::shared())
+        .await
+        .into_builder()
+        .region(None)
         .build();
     let infra = Infra::from_sdk_config(sdk).await.unwrap();
     let mut s = spec("noregion", 1, 1);

@@ -1,12 +1,23 @@
 //! Encryption key rotation across the masters: which stage each master's copy of
-//! `encryption-config.yaml` is in, and whether a mix of copies is safe (Kubernetes'
-//! documented procedure: add the new key second everywhere, move it first, re-encrypt, prune).
+//! `encryption-config.yaml` is in, whether a mix of copies is safe (Kubernetes'
+//! documented procedure: add the new key second everywhere, move it first, re-encrypt, prune),
+//! whether every master holds the local file before its next stage, and the keys a prune
+//! retires, kept in `encryption-keys.retired.yaml`.
 
-use k8s_distribute::{Manifest, SshClient, UploadReport};
-use k8s_kubeconfig::{EncryptionConfig, RotationStage, parse_encryption_config};
-use serde::Serialize;
+use std::path::PathBuf;
 
+use k8s_distribute::{Manifest, NodeFiles, SshClient, UploadOptions, UploadReport};
+use k8s_files::{Mode, write_file};
+use k8s_kubeconfig::{
+    EncryptionConfig, EncryptionKey, RotationStage, Secret, parse_encryption_config,
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::Layout;
 use crate::error::{Error, Result};
+use crate::steps::read_optional;
 
 /// How existing secrets are re-encrypted with the key that writes now.
 pub const REENCRYPT: &str = "kubectl get secrets -A -o json | kubectl replace -f -";
@@ -55,6 +66,19 @@ pub struct MasterStage {
     pub problem: Option<String>,
 }
 
+impl MasterStage {
+    /// What this master holds, for people: `the local file`, `another file: one key (key1)`,
+    /// `no encryption-config.yaml`, `unreachable: …`.
+    pub fn holds(&self) -> String {
+        match (&self.problem, &self.stage) {
+            _ if self.same_as_local => "the local file".to_string(),
+            (Some(problem), _) => problem.clone(),
+            (None, Some(stage)) => format!("another file: {stage}"),
+            (None, None) => "another file".to_string(),
+        }
+    }
+}
+
 /// The masters' copies of the encryption config, judged together.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MastersEncryption {
@@ -70,6 +94,16 @@ pub struct MastersEncryption {
     pub masters: Vec<MasterStage>,
     /// One line for people: the stage and what to do next.
     pub summary: String,
+}
+
+impl MastersEncryption {
+    /// The masters that do not hold the local file byte for byte (whatever the reason: another
+    /// file, none, not reachable): before `promote` or `prune` changes the local file, every
+    /// master must hold it as it is, or the next stage can lose data (a server that cannot
+    /// read the new key's writes, or one still writing with the key a prune removes).
+    pub fn not_holding_local(&self) -> Vec<&MasterStage> {
+        self.masters.iter().filter(|m| !m.same_as_local).collect()
+    }
 }
 
 /// For `k8s-hard status`: given the local encryption-config.yaml's text and each master's
@@ -210,6 +244,131 @@ pub async fn masters_stage_on_nodes(
     masters_stage(local, &copies)
 }
 
+/// For `encryption-config promote` and `prune`: each master's copy of encryption-config.yaml
+/// (the nodes `manifest` sends it to), judged against the local file's text `local` (which
+/// `manifest` sends): that one file is compared by a check-only distribution (its sha256 on
+/// the node, nothing changed there), then the copies that differ are read (`cat`), as
+/// [`masters_stage_on_nodes`] does for `status`.
+///
+/// # Errors
+/// When the local text is not a valid encryption config or the local file cannot be read;
+/// a master that cannot be reached is in the result, with why.
+pub async fn check_masters_encryption(
+    client: &SshClient,
+    manifest: &Manifest,
+    local: &str,
+    target_dir: Option<&str>,
+) -> Result<MastersEncryption> {
+    let this_file = Manifest {
+        nodes: manifest
+            .nodes
+            .iter()
+            .filter_map(|nf| {
+                let files: Vec<_> = nf
+                    .files
+                    .iter()
+                    .filter(|f| f.remote_name == FILE_NAME)
+                    .cloned()
+                    .collect();
+                (!files.is_empty()).then(|| NodeFiles {
+                    node: nf.node.clone(),
+                    role: nf.role,
+                    files,
+                })
+            })
+            .collect(),
+    };
+    let options = UploadOptions {
+        target_dir: target_dir.map(str::to_string),
+        check_only: true,
+    };
+    let report = client.upload(&this_file, &options, &|_| {}).await?;
+    masters_stage_on_nodes(client, &this_file, &report, local, target_dir).await
+}
+
+/// A key a prune removed, as `encryption-keys.retired.yaml` keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetiredKey {
+    /// Its name, which etcd stores in front of every value it encrypted
+    /// (`k8s:enc:aescbc:v1:<name>:`).
+    pub name: String,
+    /// The base64 key.
+    pub secret: Secret,
+    /// When it was pruned (RFC 3339, UTC, whole seconds).
+    pub retired: String,
+    /// The key that wrote instead when it was pruned.
+    pub replaced_by: String,
+}
+
+/// The first lines of a new `encryption-keys.retired.yaml`.
+const RETIRED_HEADER: &str = "\
+# Encryption keys removed by `k8s-hard encryption-config prune`, oldest first (0600: secrets).
+# Keep this file as long as an etcd backup taken before a prune may be restored: secrets in it
+# are readable only with their key. To read them, add the key back to encryption-config.yaml's
+# aescbc keys, after the first, and distribute it.
+";
+
+/// Appends `keys` (the keys a prune removes; `replaced_by` writes instead) to
+/// [`Layout::retired_encryption_keys`], 0600, whole or nothing (through `k8s-files`' atomic
+/// writer). The entries already there stay byte for byte; a file that is not a list of retired
+/// keys is never overwritten. Returns the file's path.
+///
+/// # Errors
+/// [`Error::Read`] when the file exists but cannot be read, [`Error::RetiredKeys`] when it is
+/// not such a list, [`Error::Write`] when it cannot be written.
+pub fn retire_keys(
+    layout: &Layout,
+    keys: &[EncryptionKey],
+    replaced_by: &str,
+    at: OffsetDateTime,
+) -> Result<PathBuf> {
+    let path = layout.retired_encryption_keys();
+    let bad = |reason: String| Error::RetiredKeys {
+        path: path.clone(),
+        reason,
+    };
+    // Whole seconds: the time is for people.
+    let retired = at
+        .replace_nanosecond(0)
+        .unwrap_or(at)
+        .format(&Rfc3339)
+        .map_err(|e| bad(format!("cannot write the time: {e}")))?;
+    let entries: Vec<RetiredKey> = keys
+        .iter()
+        .map(|k| RetiredKey {
+            name: k.name.clone(),
+            secret: k.secret.clone(),
+            retired: retired.clone(),
+            replaced_by: replaced_by.to_string(),
+        })
+        .collect();
+    let existing = read_optional(&path)?;
+    let kept = match &existing {
+        // Only comments (or nothing) is no entry yet.
+        Some(text) => serde_yaml::from_str::<Option<Vec<RetiredKey>>>(text)
+            .map_err(|e| bad(e.to_string()))?
+            .map_or(0, |v| v.len()),
+        None => 0,
+    };
+    let mut text = existing.unwrap_or_else(|| RETIRED_HEADER.to_string());
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text += &serde_yaml::to_string(&entries).map_err(|e| bad(e.to_string()))?;
+    // Appending to a list written by hand (a flow list, a mapping) would not extend it.
+    let all: Vec<RetiredKey> = serde_yaml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    if all.len() != kept + entries.len() || all[kept..] != entries[..] {
+        return Err(bad(
+            "its list cannot be extended by appending (write it as a block list)".to_string(),
+        ));
+    }
+    write_file(&path, text.as_bytes(), Mode::Secret).map_err(|source| Error::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
 /// Each node that is sent `encryption-config.yaml` (the masters), with its copy as a
 /// check-only distribution `report` found it.
 fn copies_from_report(report: &UploadReport) -> Vec<(String, RemoteCopy)> {
@@ -238,7 +397,6 @@ const FILE_NAME: &str = "encryption-config.yaml";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_kubeconfig::EncryptionKey;
 
     fn text(config: &EncryptionConfig) -> String {
         k8s_kubeconfig::render_encryption_config(config).unwrap()
@@ -374,5 +532,119 @@ mod tests {
             ]
         );
         assert_eq!(got.compatible, Some(false));
+    }
+
+    #[test]
+    fn retired_keys_are_appended_and_a_file_of_another_shape_is_never_overwritten() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::new(tmp.path());
+        let epoch = OffsetDateTime::UNIX_EPOCH;
+        let path = retire_keys(
+            &layout,
+            &[EncryptionKey::from_bytes("key1", &[1; 32])],
+            "key2",
+            epoch,
+        )
+        .unwrap();
+        assert_eq!(path, tmp.path().join("encryption-keys.retired.yaml"));
+        let first = std::fs::read_to_string(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(first.starts_with(RETIRED_HEADER), "{first}");
+        assert!(
+            first.ends_with(
+                "- name: key1\n  secret: AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\n  retired: 1970-01-01T00:00:00Z\n  replaced_by: key2\n"
+            ),
+            "{first}"
+        );
+        let later = epoch + time::Duration::days(1);
+        retire_keys(
+            &layout,
+            &[
+                EncryptionKey::from_bytes("key2", &[2; 32]),
+                EncryptionKey::from_bytes("key3", &[3; 16]),
+            ],
+            "key4",
+            later,
+        )
+        .unwrap();
+        let second = std::fs::read_to_string(&path).unwrap();
+        assert!(second.starts_with(&first), "{second}");
+        let all: Vec<RetiredKey> = serde_yaml::from_str(&second).unwrap();
+        let got: Vec<(&str, &str, &str)> = all
+            .iter()
+            .map(|k| (k.name.as_str(), k.retired.as_str(), k.replaced_by.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("key1", "1970-01-01T00:00:00Z", "key2"),
+                ("key2", "1970-01-02T00:00:00Z", "key4"),
+                ("key3", "1970-01-02T00:00:00Z", "key4"),
+            ]
+        );
+        for other in [
+            "retired: []\n",
+            "[]\n",
+            "- {name: key1}\n",
+            "[{name: key1, secret: AQ==, retired: x, replaced_by: key2}]\n",
+            "- name: [unclosed\n",
+        ] {
+            std::fs::write(&path, other).unwrap();
+            let err = retire_keys(
+                &layout,
+                &[EncryptionKey::from_bytes("key5", &[5; 32])],
+                "key6",
+                later,
+            )
+            .unwrap_err();
+            assert!(matches!(err, Error::RetiredKeys { .. }), "{other}: {err}");
+            assert!(err.to_string().contains("nothing was pruned"), "{err}");
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), other);
+        }
+    }
+
+    #[test]
+    fn a_master_says_what_it_holds() {
+        let local = text(&EncryptionConfig::with_key(EncryptionKey::from_bytes(
+            "key1", &[1; 32],
+        )));
+        let mut rotated = EncryptionConfig::with_key(EncryptionKey::from_bytes("key1", &[1; 32]));
+        rotated
+            .rotate_with(EncryptionKey::from_bytes("key2", &[2; 32]))
+            .unwrap();
+        let got = masters_stage(
+            &local,
+            &[
+                ("m0".into(), RemoteCopy::SameAsLocal),
+                ("m1".into(), RemoteCopy::Text(text(&rotated))),
+                ("m2".into(), RemoteCopy::Missing),
+                (
+                    "m3".into(),
+                    RemoteCopy::Unknown("unreachable: refused".into()),
+                ),
+                ("m4".into(), RemoteCopy::Differs),
+            ],
+        )
+        .unwrap();
+        let lagging: Vec<(&str, String)> = got
+            .not_holding_local()
+            .iter()
+            .map(|m| (m.node.as_str(), m.holds()))
+            .collect();
+        assert_eq!(
+            lagging,
+            [
+                (
+                    "m1",
+                    "another file: rotated: key2 added second, key1 still writes".to_string()
+                ),
+                ("m2", "no encryption-config.yaml".to_string()),
+                ("m3", "unreachable: refused".to_string()),
+                ("m4", "differs from the local file".to_string()),
+            ]
+        );
+        assert_eq!(got.masters[0].holds(), "the local file");
     }
 }

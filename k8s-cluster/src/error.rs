@@ -86,6 +86,17 @@ pub enum Error {
         #[source]
         source: k8s_kubeconfig::Error,
     },
+    /// `encryption-keys.retired.yaml` is not a list of retired keys (it is never overwritten:
+    /// it holds the only copy of keys older backups need).
+    #[error(
+        "{path}: not a list of retired keys ({reason}); nothing was pruned: fix it or move it away, then prune again"
+    )]
+    RetiredKeys {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// An instance's host keys, as its console shows them, could not be pinned.
     #[error("{node}: cannot pin the host keys its console ({instance_id}) shows")]
     Pin {

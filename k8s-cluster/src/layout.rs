@@ -12,6 +12,7 @@ pub const CLUSTER_FILE: &str = "cluster.yaml";
 /// <dir>/pki/                    certificates and keys (cfssljson names)
 /// <dir>/kubeconfigs/            <name>.kubeconfig
 /// <dir>/encryption-config.yaml  the etcd encryption-at-rest config
+/// <dir>/encryption-keys.retired.yaml  the keys `encryption-config prune` removed
 /// <dir>/state.json              what `infra up` found or made
 /// <dir>/ssh/<cluster>.id_rsa    the AWS key pair's private key
 /// ```
@@ -54,6 +55,12 @@ impl Layout {
         self.dir.join("encryption-config.yaml")
     }
 
+    /// `<dir>/encryption-keys.retired.yaml`: the keys `encryption-config prune` removed
+    /// (0600), kept to read etcd backups taken before the prune.
+    pub fn retired_encryption_keys(&self) -> PathBuf {
+        self.dir.join("encryption-keys.retired.yaml")
+    }
+
     /// `<dir>/state.json`.
     pub fn state_file(&self) -> PathBuf {
         self.dir.join(k8s_aws_infra::STATE_FILE)
@@ -84,7 +91,7 @@ impl Layout {
 
     /// The secret files and folders, which must stay 0600 / 0700: the cluster folder,
     /// `pki/` and its keys (and a CA being written), `kubeconfigs/` and every kubeconfig,
-    /// the encryption config, `ssh/` and everything in it, `state.json`.
+    /// the encryption config and the retired keys, `ssh/` and everything in it, `state.json`.
     pub fn private_paths(&self) -> Vec<k8s_files::PrivatePath> {
         use k8s_files::PrivatePath;
         let (pki, kubeconfigs, ssh) = (self.pki_dir(), self.kubeconfig_dir(), self.ssh_dir());
@@ -102,6 +109,7 @@ impl Layout {
                 suffix: ".kubeconfig".into(),
             },
             PrivatePath::File(self.encryption_config()),
+            PrivatePath::File(self.retired_encryption_keys()),
             PrivatePath::Dir(ssh.clone()),
             PrivatePath::FilesIn {
                 dir: ssh,
@@ -117,6 +125,7 @@ impl Layout {
             self.pki_dir(),
             self.kubeconfig_dir(),
             self.encryption_config(),
+            self.retired_encryption_keys(),
             self.ssh_dir(),
             self.state_file(),
         ]
@@ -142,10 +151,14 @@ mod tests {
         assert_eq!(l.cluster_file(), Path::new("/c/cluster.yaml"));
         assert_eq!(l.ssh_key("demo"), Path::new("/c/ssh/demo.id_rsa"));
         let generated = l.generated();
-        assert_eq!(generated.len(), 5);
+        assert_eq!(generated.len(), 6);
         assert!(generated.iter().all(|p| p.starts_with("/c")));
         assert!(!generated.contains(&l.cluster_file()));
         assert_eq!(l.ssh_dir(), Path::new("/c/ssh"));
-        assert!(l.private_paths().len() >= 10);
+        assert!(l.private_paths().len() >= 11);
+        assert_eq!(
+            l.retired_encryption_keys(),
+            Path::new("/c/encryption-keys.retired.yaml")
+        );
     }
 }

@@ -57,8 +57,8 @@ pub use cluster::{
     Ssh, SubjectFields, aws_domain, aws_hostname, infra_node_name, render_default,
 };
 pub use encryption::{
-    MasterStage, MastersEncryption, REENCRYPT, RemoteCopy, masters_stage, masters_stage_on_nodes,
-    next_steps,
+    MasterStage, MastersEncryption, REENCRYPT, RemoteCopy, RetiredKey, check_masters_encryption,
+    masters_stage, masters_stage_on_nodes, next_steps, retire_keys,
 };
 pub use error::{Error, Result};
 pub use files::certificate_row;

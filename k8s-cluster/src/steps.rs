@@ -261,7 +261,8 @@ pub fn write_encryption_config(layout: &Layout, config: &EncryptionConfig) -> Re
         .map_err(|source| Error::Write { path: file, source })
 }
 
-fn read_optional(file: &std::path::Path) -> Result<Option<String>> {
+/// The text of `file`, `None` when there is none.
+pub(crate) fn read_optional(file: &std::path::Path) -> Result<Option<String>> {
     match std::fs::read_to_string(file) {
         Ok(t) => Ok(Some(t)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

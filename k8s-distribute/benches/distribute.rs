@@ -48,8 +48,11 @@ fn tutorial_scp_loops(hosts: &SshdHosts, files: &LocalFiles, known_hosts: &Path)
     let user = hosts.user();
     let send = |i: usize, names: &[String]| {
         let h = &hosts[i];
+        // No config (`-F /dev/null`), no agent, only the harness's key: nothing of the
+        // machine's own SSH setup.
         let status = Command::new(&scp)
-            .arg("-q")
+            .env_remove("SSH_AUTH_SOCK")
+            .args(["-q", "-F", "/dev/null", "-o", "IdentitiesOnly=yes"])
             .arg("-i")
             .arg(hosts.client_key())
             .args(["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"])

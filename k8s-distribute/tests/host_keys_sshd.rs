@@ -201,10 +201,17 @@ async fn keys_pinned_in_known_hosts_let_a_strict_client_in() {
     connect(&hosts, policy(&kh, UnknownHosts::Refuse))
         .await
         .unwrap();
-    // OpenSSH's own client agrees with the pinned file.
+    // OpenSSH's own client agrees with the pinned file. It reads no config (`-F /dev/null`),
+    // asks no agent and offers only the harness's key: nothing of the machine's own SSH setup.
     let ssh = k8s_hard_tests::run_tool(
         "ssh",
         [
+            "-F".to_string(),
+            "/dev/null".to_string(),
+            "-o".to_string(),
+            "IdentityAgent=none".to_string(),
+            "-o".to_string(),
+            "IdentitiesOnly=yes".to_string(),
             "-o".to_string(),
             "BatchMode=yes".to_string(),
             "-o".to_string(),

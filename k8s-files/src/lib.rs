@@ -13,8 +13,8 @@
 //!   holder's PID and command. The kernel drops the lock when its holder dies.
 //! - [`tighten`]: brings existing secret files and folders (made by hand, by an older version,
 //!   by a heredoc) down to 0600 / 0700, and reports each change.
-//! - [`remove_temp_files_on_interrupt`]: Ctrl-C removes the temp files being written;
-//!   [`sweep_temp_files`] removes those a killed process left.
+//! - [`remove_temp_files_on_interrupt`]: Ctrl-C lets the write in progress finish and exits
+//!   130, leaving no temp file; [`sweep_temp_files`] removes those a killed process left.
 //!
 //! What it does not do: anything on non-Unix systems, or stop processes that do not take the
 //! lock.
@@ -141,8 +141,8 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// The temp file for `path`, written, with its mode, flushed; removed again on failure.
-fn prepare(path: &Path, contents: &[u8], mode: Mode) -> Result<PathBuf> {
-    let (tmp, mut file) = temp::create_beside(path, mode)?;
+fn prepare(path: &Path, contents: &[u8], mode: Mode, writing: &temp::Writing) -> Result<PathBuf> {
+    let (tmp, mut file) = temp::create_beside(path, mode, writing)?;
     let result = (|| {
         // The umask may have narrowed the mode at creation; set it exactly.
         file.set_permissions(Permissions::from_mode(mode.bits()))?;
@@ -167,12 +167,14 @@ fn prepare(path: &Path, contents: &[u8], mode: Mode) -> Result<PathBuf> {
 /// # Errors
 /// [`Error::Io`] naming the file; the target is then untouched and the temp file removed.
 pub fn write_file(path: &Path, contents: &[u8], mode: Mode) -> Result<()> {
-    let tmp = prepare(path, contents, mode)?;
+    let writing = temp::writing();
+    let tmp = prepare(path, contents, mode, &writing)?;
     if let Err(e) = fs::rename(&tmp, path) {
         temp::discard(&tmp);
         return Err(io(path)(e));
     }
     temp::forget(&tmp);
+    drop(writing);
     sync_dir(&parent_of(path))
 }
 
@@ -236,13 +238,16 @@ pub fn write_files(files: &[FileWrite<'_>]) -> Result<()> {
         return Ok(());
     }
     let chunk = files.len().div_ceil(WRITERS.min(files.len()));
+    // One hold for the whole batch, shared by its writer threads.
+    let hold = temp::writing();
+    let writing = &hold;
     let prepared: Vec<Result<PathBuf>> = std::thread::scope(|s| {
         let workers: Vec<_> = files
             .chunks(chunk)
             .map(|part| {
                 s.spawn(move || {
                     part.iter()
-                        .map(|f| prepare(f.path, f.contents, f.mode))
+                        .map(|f| prepare(f.path, f.contents, f.mode, writing))
                         .collect::<Vec<_>>()
                 })
             })
@@ -286,6 +291,7 @@ pub fn write_files(files: &[FileWrite<'_>]) -> Result<()> {
         temp::forget(tmp);
         dirs.insert(parent_of(file.path));
     }
+    drop(hold);
     for dir in &dirs {
         sync_dir(dir)?;
     }

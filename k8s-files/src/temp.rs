@@ -1,4 +1,4 @@
-//! Temp files: made exclusively, remembered while they exist, removed on Ctrl-C, and swept
+//! Temp files: made exclusively, remembered while they exist, never left by Ctrl-C, and swept
 //! when a crash left them behind.
 
 use std::collections::BTreeSet;
@@ -6,17 +6,34 @@ use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 use crate::{Mode, Result, io};
 
 /// Temp files of this process that exist now (created, not yet renamed or removed).
 static LIVE: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
-/// Set once the process is being interrupted: no temp file is made after that. Makers hold it
-/// shared while they create and register a file, so the handler (holding it exclusively)
-/// never misses one being made.
-static INTERRUPTED: RwLock<bool> = RwLock::new(false);
+/// Held shared by every write for the whole life of its temp files (made, written, renamed or
+/// removed), and exclusively by the Ctrl-C handler until the process exits: the handler waits
+/// for the writes in progress to end and no write starts after it. Removing a temp file under a
+/// write in progress instead would fail that write's rename, and the run would end as an error
+/// (exit 1, racing the handler's exit 130) rather than as interrupted.
+static WRITES: RwLock<()> = RwLock::new(());
+
+/// A write in progress (see [`WRITES`]): temp files are made only while one is held.
+pub(crate) struct Writing {
+    _hold: RwLockReadGuard<'static, ()>,
+}
+
+/// Starts a write; blocks for good once the process is being interrupted (the handler then
+/// exits it). Take it once per write, around all of its temp files: not again inside one (a
+/// second shared hold would wait behind a waiting handler that waits for the first).
+pub(crate) fn writing() -> Writing {
+    // A panic elsewhere cannot poison a shared hold; the handler's hold never ends.
+    Writing {
+        _hold: WRITES.read().unwrap_or_else(|e| e.into_inner()),
+    }
+}
 
 fn live() -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
     // A panic while holding the set leaves it usable: it is only a list of paths.
@@ -28,8 +45,13 @@ fn live() -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
 const MARKER: &str = ".tmp-";
 
 /// A temp file beside `path`, created with `O_CREAT | O_EXCL` (so never through a symlink or
-/// over another file) and mode `mode`, and registered for [`remove_temp_files`].
-pub(crate) fn create_beside(path: &Path, mode: Mode) -> Result<(PathBuf, File)> {
+/// over another file) and mode `mode`, and registered for [`remove_temp_files`]. Rename or
+/// discard it before `_writing` ends.
+pub(crate) fn create_beside(
+    path: &Path,
+    mode: Mode,
+    _writing: &Writing,
+) -> Result<(PathBuf, File)> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -42,12 +64,6 @@ pub(crate) fn create_beside(path: &Path, mode: Mode) -> Result<(PathBuf, File)> 
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}{MARKER}{}-{n}", std::process::id()));
-    let gate = INTERRUPTED.read().unwrap_or_else(|e| e.into_inner());
-    if *gate {
-        return Err(io(&tmp)(std::io::Error::from(
-            std::io::ErrorKind::Interrupted,
-        )));
-    }
     let file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -55,7 +71,6 @@ pub(crate) fn create_beside(path: &Path, mode: Mode) -> Result<(PathBuf, File)> 
         .open(&tmp)
         .map_err(io(&tmp))?;
     live().insert(tmp.clone());
-    drop(gate);
     Ok((tmp, file))
 }
 
@@ -72,14 +87,18 @@ pub(crate) fn discard(tmp: &Path) {
 
 /// Removes every temp file this process has open for writing (not yet renamed into place)
 /// and returns how many it removed. [`remove_temp_files_on_interrupt`] calls it from its
-/// Ctrl-C handler; call it yourself before exiting from your own signal handling.
+/// Ctrl-C handler (where only a writer that panicked can have left one); call it yourself
+/// before exiting from your own signal handling.
 pub fn remove_temp_files() -> usize {
     let paths: Vec<PathBuf> = std::mem::take(&mut *live()).into_iter().collect();
     paths.iter().filter(|p| fs::remove_file(p).is_ok()).count()
 }
 
-/// Installs a handler for SIGINT, SIGTERM and SIGHUP that removes this process's temp files
-/// ([`remove_temp_files`]) and exits with status 130, as a shell reports Ctrl-C.
+/// Installs a handler for SIGINT, SIGTERM and SIGHUP that lets the write in progress finish
+/// (one file, or one [`crate::write_files`] batch: its temp files renamed into place or
+/// removed), starts no other, removes any temp file left ([`remove_temp_files`]) and exits
+/// with status 130, as a shell reports Ctrl-C. An interrupted run thus ends as interrupted,
+/// never as a failed write, and leaves no temp file and no half-written file.
 ///
 /// Files already renamed into place stay; the writes are ordered so that any prefix of them
 /// is a state the next run accepts. Call it once, early in `main`.
@@ -88,9 +107,8 @@ pub fn remove_temp_files() -> usize {
 /// [`crate::Error::Signal`] when a handler is already installed or cannot be.
 pub fn remove_temp_files_on_interrupt() -> Result<()> {
     ctrlc::set_handler(|| {
-        // Held until the exit: no thread makes a temp file after this one is cleaned up.
-        let mut gate = INTERRUPTED.write().unwrap_or_else(|e| e.into_inner());
-        *gate = true;
+        // Waits for the writes in progress; held until the exit, so none starts after them.
+        let _writes = WRITES.write().unwrap_or_else(|e| e.into_inner());
         remove_temp_files();
         std::process::exit(130);
     })
@@ -184,10 +202,24 @@ mod tests {
     #[test]
     fn registered_temps_are_removed_on_request() {
         let tmp = tempfile::tempdir().unwrap();
-        let (path, _file) = create_beside(&tmp.path().join("k.pem"), Mode::Secret).unwrap();
+        let writing = writing();
+        let (path, _file) =
+            create_beside(&tmp.path().join("k.pem"), Mode::Secret, &writing).unwrap();
         assert!(path.exists());
         assert!(remove_temp_files() >= 1);
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn an_interrupt_cannot_take_a_temp_file_from_a_write_in_progress() {
+        let tmp = tempfile::tempdir().unwrap();
+        let writing = writing();
+        let (path, _file) =
+            create_beside(&tmp.path().join("k.pem"), Mode::Secret, &writing).unwrap();
+        // The Ctrl-C handler's first step: it waits for this write to rename or drop its file.
+        assert!(WRITES.try_write().is_err());
+        assert!(path.exists());
+        discard(&path);
     }
 
     #[test]

@@ -230,16 +230,54 @@ pub enum EncryptionCommand {
     )]
     Rotate,
     /// Stage 2: move the newest key first, so new writes use it; the old keys stay to read.
+    ///
+    /// Refused unless every master holds DIR/encryption-config.yaml as it is now (checked over
+    /// SSH, as `status` does): a master without the new key could not read what the others
+    /// then write.
     #[command(
         after_help = "Example:\n  k8s-hard encryption-config promote && k8s-hard distribute\n  # restart kube-apiserver on every master, then re-encrypt:\n  kubectl get secrets -A -o json | kubectl replace -f -"
     )]
-    Promote,
-    /// Stage 3: remove every key but the first, once every secret was re-encrypted with it.
-    #[command(after_help = "Example:\n  k8s-hard encryption-config prune && k8s-hard distribute")]
-    Prune,
+    Promote(StageArgs),
+    /// Stage 3: remove every key but the first, once every secret was re-encrypted with it
+    /// (`kubectl get secrets -A -o json | kubectl replace -f -`) and etcd backed up.
+    ///
+    /// Refused unless every master holds DIR/encryption-config.yaml as it is now (checked over
+    /// SSH): one still writing with an old key would write secrets nobody can read after the
+    /// prune. Asks first; the removed keys are appended to DIR/encryption-keys.retired.yaml
+    /// (0600) before they leave encryption-config.yaml.
+    #[command(
+        after_help = "Example:\n  kubectl get secrets -A -o json | kubectl replace -f -   # re-encrypt first\n  k8s-hard encryption-config prune && k8s-hard distribute"
+    )]
+    Prune(PruneArgs),
     /// Which stage DIR/encryption-config.yaml is in, and the next step (reads only).
     #[command(after_help = "Example:\n  k8s-hard encryption-config status --output json")]
     Status,
+}
+
+/// How `encryption-config promote` and `prune` check the masters first.
+#[derive(Debug, Args)]
+pub struct StageArgs {
+    /// Change the local file without checking the masters' copies (e.g. when they cannot be
+    /// reached from here). A master that does not hold the current file may then fail to read
+    /// secrets, or write some that nobody can read.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+    /// Where AWS is: the host keys of the cluster's own instances are read from their console
+    /// output.
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// The arguments of `encryption-config prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Do not ask (needed when stdin is not a terminal).
+    #[arg(long, short)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub stage: StageArgs,
 }
 
 #[derive(Debug, Args)]
@@ -322,8 +360,9 @@ pub struct DownArgs {
     /// Do not ask.
     #[arg(long, short)]
     pub yes: bool,
-    /// Also delete the local pki/, kubeconfigs/, encryption-config.yaml, ssh/ and state.json
-    /// (cluster.yaml stays), once AWS has nothing left.
+    /// Also delete the local pki/, kubeconfigs/, encryption-config.yaml,
+    /// encryption-keys.retired.yaml, ssh/ and state.json (cluster.yaml stays), once AWS has
+    /// nothing left.
     #[arg(long)]
     pub purge: bool,
     #[command(flatten)]

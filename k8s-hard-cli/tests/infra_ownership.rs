@@ -7,8 +7,8 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_ec2::config::Credentials;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange};
 use common::{aws_command, init_with, json};
 use k8s_hard_tests::aws_timing::Stalled;
@@ -56,20 +56,19 @@ fn installation(dir: &Path) -> String {
 }
 
 fn ec2() -> aws_sdk_ec2::Client {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let sdk = rt.block_on(
-        aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .endpoint_url(Moto::shared().url())
-            .credentials_provider(Credentials::new(
-                ACCESS_KEY_ID,
-                SECRET_ACCESS_KEY,
-                None,
-                None,
-                "tests",
-            ))
-            .load(),
-    );
+    // Field by field: nothing of the machine's own AWS setup (~/.aws, AWS_*) is read.
+    let sdk = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(Moto::shared().url())
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            ACCESS_KEY_ID,
+            SECRET_ACCESS_KEY,
+            None,
+            None,
+            "tests",
+        )))
+        .build();
     aws_sdk_ec2::Client::new(&sdk)
 }
 

@@ -10,20 +10,22 @@ use k8s_aws_infra::Status;
 use k8s_distribute::{Manifest, SshClient, UploadReport};
 use serde_json::{Value, json};
 
-use crate::cli::{Output, StatusArgs};
+use crate::cli::{AwsArgs, Output, SshArgs, StatusArgs};
 use crate::commands::{distribute, infra, pki};
 use crate::output::{Ui, fitted_table};
 use k8s_cluster::{Cluster, MastersEncryption, masters_stage_on_nodes};
 
+/// Library progress (found, waiting...) is noise here: only the result is printed.
+const SILENT: Ui = Ui {
+    output: Output::Human,
+    quiet: true,
+    verbose: false,
+};
+
 pub fn run(dir: &Path, args: &StatusArgs, ui: &Ui) -> Result<bool> {
     let cluster = Cluster::load(dir)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    // Library progress (found, waiting...) is noise here: only the result is printed.
-    let silent = Ui {
-        output: Output::Human,
-        quiet: true,
-        verbose: false,
-    };
+    let silent = SILENT;
 
     let infra: Result<Status> = runtime.block_on(async {
         let aws = infra::connect(&args.aws, &silent).await?;
@@ -33,23 +35,7 @@ pub fn run(dir: &Path, args: &StatusArgs, ui: &Ui) -> Result<bool> {
     });
     let certificates = cluster.check_pki()?;
     let nodes: Result<(UploadReport, SshClient, Manifest)> = runtime.block_on(async {
-        let manifest = cluster.manifest()?;
-        // The cluster's own instances: their keys as their consoles show them.
-        if cluster
-            .state
-            .as_ref()
-            .is_some_and(|s| !s.instances.is_empty())
-            && let Ok(aws) = infra::connect(&args.aws, &silent).await
-        {
-            distribute::pin_console_host_keys(&aws, &cluster, &manifest, &args.ssh, &silent)
-                .await?;
-        }
-        let mut settings = distribute::settings(&cluster, &args.ssh)?;
-        distribute::require_key(&settings)?;
-        // A status should answer quickly: one attempt per node.
-        settings.connect_retries = 0;
-        settings.connect_timeout = Duration::from_secs(5);
-        let client = SshClient::new(&settings)?;
+        let (client, manifest) = quick_client(&cluster, &args.ssh, &args.aws).await?;
         let report = distribute::upload(&client, &manifest, &args.ssh, true, &silent).await?;
         Ok((report, client, manifest))
     });
@@ -115,6 +101,36 @@ pub fn run(dir: &Path, args: &StatusArgs, ui: &Ui) -> Result<bool> {
         out
     })?;
     Ok(ok)
+}
+
+/// An SSH client for a quick look at the nodes (one attempt per node, 5 s each), with the host
+/// keys of the cluster's own instances pinned from their consoles first when AWS answers, and
+/// the distribution manifest.
+///
+/// # Errors
+/// When the manifest, the known_hosts pins or the SSH settings fail.
+pub async fn quick_client(
+    cluster: &Cluster,
+    ssh: &SshArgs,
+    aws: &AwsArgs,
+) -> Result<(SshClient, Manifest)> {
+    let silent = SILENT;
+    let manifest = cluster.manifest()?;
+    // The cluster's own instances: their keys as their consoles show them.
+    if cluster
+        .state
+        .as_ref()
+        .is_some_and(|s| !s.instances.is_empty())
+        && let Ok(aws) = infra::connect(aws, &silent).await
+    {
+        distribute::pin_console_host_keys(&aws, cluster, &manifest, ssh, &silent).await?;
+    }
+    let mut settings = distribute::settings(cluster, ssh)?;
+    distribute::require_key(&settings)?;
+    // A quick answer: one attempt per node.
+    settings.connect_retries = 0;
+    settings.connect_timeout = Duration::from_secs(5);
+    Ok((SshClient::new(&settings)?, manifest))
 }
 
 /// A part of the report as JSON, or `{"error": ...}` when it could not be read.

@@ -2,14 +2,27 @@
 
 use std::path::Path;
 
-/// `k8s-hard --dir <dir>`, with the environment that would change its defaults removed.
-pub fn k8s_hard(dir: &Path) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("k8s-hard").unwrap();
-    cmd.arg("--dir")
-        .arg(dir)
-        .env_remove("K8S_HARD_DIR")
-        .env_remove("AWS_REGION");
+/// `k8s-hard --dir <dir>` with nothing of the machine's environment: no AWS profile,
+/// credentials, region or endpoint, no SSH agent (`SSH_AUTH_SOCK`), no `K8S_HARD_DIR` or
+/// `KUBECONFIG`. HOME is `dir`, so `~/.aws`, `~/.ssh/known_hosts` and `~/.kube/config` are the
+/// test's own, and `AWS_CONFIG_FILE` / `AWS_SHARED_CREDENTIALS_FILE` name files there that do
+/// not exist; no instance metadata is asked.
+pub fn isolated(dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("k8s-hard"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("AWS_CONFIG_FILE", dir.join(".aws/config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join(".aws/credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .arg("--dir")
+        .arg(dir);
     cmd
+}
+
+/// [`isolated`], to assert on.
+pub fn k8s_hard(dir: &Path) -> assert_cmd::Command {
+    assert_cmd::Command::from_std(isolated(dir))
 }
 
 /// `k8s-hard init ARGS`, then each `(from, to)` edit applied to the written cluster.yaml
@@ -33,20 +46,14 @@ pub fn edit_cluster_yaml(dir: &Path, edits: &[(&str, &str)]) {
     std::fs::write(path, text).unwrap();
 }
 
-/// `k8s-hard --dir <dir>` with dummy AWS credentials and nothing inherited from the
-/// environment (no profile, no region, no real account): add `--endpoint-url` to reach moto.
+/// [`isolated`] with moto's dummy AWS credentials (never a real account): add
+/// `--endpoint-url` to reach moto.
 #[allow(dead_code)] // only the AWS tests
 pub fn aws_command(dir: &Path) -> std::process::Command {
     use k8s_hard_tests::moto::{ACCESS_KEY_ID, SECRET_ACCESS_KEY};
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("k8s-hard"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .arg("--dir")
-        .arg(dir);
+    let mut cmd = isolated(dir);
+    cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY);
     cmd
 }
 
@@ -125,4 +132,21 @@ pub fn host_edits(
             format!("ssh:\n  user: {}", hosts.user()),
         ),
     ]
+}
+
+/// The aescbc keys of an encryption config (read by any YAML reader into JSON values):
+/// (name, secret), in order.
+#[allow(dead_code)] // only the rotation tests
+pub fn aescbc_keys(config: &serde_json::Value) -> Vec<(String, String)> {
+    config["resources"][0]["providers"][0]["aescbc"]["keys"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no aescbc keys in {config}"))
+        .iter()
+        .map(|k| {
+            (
+                k["name"].as_str().unwrap().to_string(),
+                k["secret"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
 }

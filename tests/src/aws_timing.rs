@@ -48,14 +48,17 @@
 //! not compiled here: `k8s-aws-infra/tests` does exactly this):
 //!
 //! ```text
-//! let sdk = aws_config::defaults(BehaviorVersion::latest())
+//! // Built, not loaded: nothing is read from ~/.aws or AWS_* variables.
+//! let sdk = SdkConfig::builder()
+//!     .behavior_version(BehaviorVersion::latest())
 //!     .region(Region::new(REGION))
 //!     .endpoint_url(proxy.url())
-//!     .credentials_provider(Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "tests"))
+//!     .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+//!         ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "tests",
+//!     )))
 //!     // against `Stalled`: an operation timeout, or the call waits forever
 //!     .timeout_config(TimeoutConfig::builder().operation_timeout(Duration::from_secs(2)).build())
-//!     .load()
-//!     .await;
+//!     .build();
 //! let ec2 = aws_sdk_ec2::Client::new(&sdk);
 //! let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
 //! ```

@@ -6,7 +6,7 @@
 //! ([`free_api_endpoint`]) at the cluster's port 6443, so the kubelets', kube-proxy's and the
 //! admin's kubeconfigs reach it unchanged; etcd listens on 127.0.0.1 (its certificate, the API
 //! server's, names 127.0.0.1) on free ports. One control plane runs at a time per test process
-//! (a 2-core machine starts one in seconds, three at once in much longer); every process stops
+//! (each is several CPU-heavy processes, on a 2-core machine); every process stops
 //! when the [`ControlPlane`] is dropped, or when the test process dies. When a test fails, the
 //! components' logs are printed and their folder is kept.
 

@@ -13,8 +13,8 @@
 //!   v1.22: the kubelet API is always HTTPS), `--experimental-encryption-provider-config`
 //!   (now `--encryption-provider-config`), `--enable-swagger-ui` and the `Initializers`
 //!   admission plugin, the controller-manager's `--address` (now `--bind-address`), and the
-//!   scheduler config's `kubescheduler.config.k8s.io/v1beta1` (now `v1`). All but the last are
-//!   refused as unknown flags by v1.37.
+//!   scheduler config's `kubescheduler.config.k8s.io/v1beta1` (now `v1`). v1.37 refuses each
+//!   (unknown flag, unknown plugin, no such kind registered).
 //! - Deprecated, so dropped: `--apiserver-count=3` (v1.37 still takes it, with a warning; it
 //!   only matters to the old master-count endpoint reconciler, not the default lease one).
 //! - Test machine only, marked `Master::test_*` below: every component listens on one loopback

@@ -34,7 +34,7 @@ pub fn peers_bin() -> PathBuf {
             None => cached_bin().unwrap_or_else(|why| {
                 panic!(
                     "the Kubernetes peers ({}) are not built ({why}): run ./scripts/test, which builds them, \
-                     or `export {PEERS_BIN_ENV}=$(./scripts/build-peers)` (a cold build takes about 20 minutes on 2 cores)",
+                     or `export {PEERS_BIN_ENV}=$(./scripts/build-peers)` (a cold build takes about 12 minutes on 2 cores)",
                     PEERS.join(", ")
                 )
             }),

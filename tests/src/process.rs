@@ -9,13 +9,20 @@ use std::time::{Duration, Instant};
 
 /// The guard: runs the program in the background, its output appended to the log; a second
 /// background job waits for the end of our pipe (fd 3: a background job's own stdin is
-/// /dev/null) and then sends the program SIGTERM, as `systemctl stop` would. The guard exits
-/// with the program's status, whether it stopped by itself or was stopped.
+/// /dev/null) and then sends the program SIGTERM, as `systemctl stop` would, and SIGKILL 20 s
+/// later if it is still this guard's child (an API server whose etcd died first can take
+/// minutes). The guard exits with the program's status, whether it stopped by itself or was
+/// stopped.
 const GUARD: &str = r#"log=$1; shift
 exec 3<&0
 "$@" 3<&- </dev/null >>"$log" 2>&1 &
 pid=$!
-{ cat <&3 >/dev/null; kill "$pid" 2>/dev/null; } &
+{
+  cat <&3 >/dev/null
+  kill "$pid" 2>/dev/null
+  sleep 20
+  [ "$(ps -o ppid= -p "$pid" 2>/dev/null | tr -d ' ')" = "$$" ] && kill -9 "$pid" 2>/dev/null
+} &
 exec 3<&-
 wait "$pid""#;
 

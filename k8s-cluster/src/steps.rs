@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use k8s_files::{FileWrite, Mode, ensure_private_dir, write_file, write_files_if_changed};
 use k8s_kubeconfig::{
     ApiEndpoint, Credentials, EncryptionConfig, Prepared, ServerChoice, build_kubeconfig,
-    parse_encryption_config, prepare_encryption_config, render_encryption_config,
+    parse_encryption_config, parse_kubeconfig, prepare_encryption_config, render_encryption_config,
     render_kubeconfig,
 };
 use k8s_pki::{Bundle, CheckRow, KeyBatch, Pki, ReconcileOptions, store};
@@ -134,6 +134,98 @@ impl Cluster {
         let pki = self.pki()?;
         let existing = store::load(&self.layout.pki_dir(), pki.specs())?;
         Ok(pki.check(&existing, time_now()))
+    }
+
+    /// Every kubeconfig of the tutorial's STEP 6 that exists in `kubeconfigs/`, checked
+    /// against `pki/`: it must embed `ca.pem` (kubectl and the components trust nothing else
+    /// for the API server's certificate) and its own client certificate, unexpired (the API
+    /// server takes only certificates signed by `ca.pem`, within their validity). One row per
+    /// file, named after it; a missing file is `kubeconfig generate`'s to make, not a
+    /// problem here. Reads only.
+    ///
+    /// # Errors
+    /// [`Error::Pki`]; [`Error::Read`] for a kubeconfig that exists but cannot be read.
+    pub fn check_kubeconfigs(&self) -> Result<Vec<CheckRow>> {
+        let pki = self.pki()?;
+        let pki_dir = self.layout.pki_dir();
+        let ca_name = k8s_pki::CA;
+        let ca_pem = std::fs::read(store::cert_path(&pki_dir, ca_name)).ok();
+        let now = time_now();
+        let mut rows = Vec::new();
+        for component in self.kubeconfig_components() {
+            let path = self.layout.kubeconfig_dir().join(component.file_name());
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(Error::Read { path, source }),
+            };
+            let cert = self.kubeconfig_certificate(&pki, &component)?;
+            let mut row = CheckRow {
+                name: component.file_name(),
+                description: format!("kubeconfig of {}", component.user_name()),
+                issuer: Some(ca_name.to_string()),
+                not_after: None,
+                days_left: None,
+                problems: Vec::new(),
+                warnings: Vec::new(),
+            };
+            let embedded = match parse_kubeconfig(&text).and_then(|k| k.embedded_certificates()) {
+                Ok(e) => e,
+                Err(e) => {
+                    row.problems.push(format!("does not parse: {e}"));
+                    rows.push(row);
+                    continue;
+                }
+            };
+            let fix = "`k8s-hard kubeconfig generate` rewrites it";
+            match (&embedded.ca_pem, &ca_pem) {
+                (None, _) => row.problems.push(format!(
+                    "embeds no CA (certificate-authority-data); {fix}"
+                )),
+                (Some(found), Some(ca)) if found != ca => row.problems.push(format!(
+                    "embeds another CA than {ca_name}.pem: kubectl and the components refuse the API server's certificate; {fix}"
+                )),
+                _ => {}
+            }
+            let Some(client) = &embedded.client_cert_pem else {
+                row.problems.push(format!(
+                    "embeds no client certificate (client-certificate-data); {fix}"
+                ));
+                rows.push(row);
+                continue;
+            };
+            let own = std::fs::read(store::cert_path(&pki_dir, &cert.name)).ok();
+            if own.as_ref() != Some(client) {
+                row.problems.push(format!(
+                    "embeds another client certificate than {}.pem; {fix}",
+                    cert.name
+                ));
+            }
+            let client = String::from_utf8_lossy(client);
+            let ca = ca_pem.as_deref().map(String::from_utf8_lossy);
+            match k8s_pki::inspect::inspect(&client, ca.as_deref()) {
+                Err(e) => row
+                    .problems
+                    .push(format!("its client certificate does not parse: {e}")),
+                Ok(facts) => {
+                    if ca.is_some() && !facts.signature_valid {
+                        row.problems.push(format!(
+                            "its client certificate is not signed by {ca_name}.pem: the API server refuses it"
+                        ));
+                    }
+                    let left = facts.not_after - now;
+                    row.not_after = Some(facts.not_after);
+                    row.days_left = Some(left.whole_days());
+                    if left <= time::Duration::ZERO {
+                        row.problems.push(
+                            "its client certificate expired: the API server refuses it".into(),
+                        );
+                    }
+                }
+            }
+            rows.push(row);
+        }
+        Ok(rows)
     }
 
     /// Renders every kubeconfig of the tutorial's STEP 6 into `kubeconfigs/`, with the CA,

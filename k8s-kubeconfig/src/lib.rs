@@ -76,7 +76,8 @@ pub use fs::{
 };
 pub use merge::{CurrentContext, NameClash, merge_kubeconfig, name_clashes};
 pub use model::{
-    Cluster, Context, Extra, KUBECONFIG_API_VERSION, KUBECONFIG_KIND, Kubeconfig, NamedCluster,
-    NamedContext, NamedUser, Preferences, User, parse_kubeconfig, render_kubeconfig,
+    Cluster, Context, EmbeddedCertificates, Extra, KUBECONFIG_API_VERSION, KUBECONFIG_KIND,
+    Kubeconfig, NamedCluster, NamedContext, NamedUser, Preferences, User, parse_kubeconfig,
+    render_kubeconfig,
 };
 pub use secret::Secret;

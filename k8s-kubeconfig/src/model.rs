@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{Error, Result};
@@ -41,8 +43,13 @@ pub struct Kubeconfig {
     /// Always `Config`.
     #[serde(default)]
     pub kind: String,
-    /// kubectl preferences (written as `{}` like kubectl does).
-    #[serde(default, deserialize_with = "null_as_default")]
+    /// kubectl preferences; written only when they hold something, as current kubectl
+    /// (v1.37) does (v1.32 still wrote `preferences: {}`).
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Preferences::is_empty"
+    )]
     pub preferences: Preferences,
     /// The named users (credentials).
     #[serde(default, deserialize_with = "null_as_default")]
@@ -73,6 +80,13 @@ pub struct Preferences {
     /// Whatever it holds (`colors`, `extensions`).
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+impl Preferences {
+    /// Whether it holds nothing (kubectl then leaves it out).
+    pub fn is_empty(&self) -> bool {
+        self.extra.is_empty()
+    }
 }
 
 /// A cluster under its name.
@@ -265,6 +279,41 @@ impl Kubeconfig {
             .map(|c| &c.context)
     }
 
+    /// The certificates the current context embeds, decoded: the CA its cluster trusts for
+    /// the API server (`certificate-authority-data`) and the client certificate its user
+    /// presents (`client-certificate-data`); `None` for one given as a file path or missing.
+    ///
+    /// # Errors
+    /// [`Error::UnknownContext`] when `current-context` names no context;
+    /// [`Error::InvalidField`] naming the field when its data is not base64.
+    pub fn embedded_certificates(&self) -> Result<EmbeddedCertificates> {
+        let context = self
+            .context(&self.current_context)
+            .ok_or_else(|| Error::UnknownContext {
+                name: self.current_context.clone(),
+            })?;
+        let decode = |field: &str, data: Option<&String>| {
+            data.map(|d| {
+                STANDARD
+                    .decode(d.trim())
+                    .map_err(|e| Error::field(field, format!("not valid base64: {e}")))
+            })
+            .transpose()
+        };
+        let cluster = self.cluster(&context.cluster);
+        let user = self.user(&context.user);
+        Ok(EmbeddedCertificates {
+            ca_pem: decode(
+                "certificate-authority-data",
+                cluster.and_then(|c| c.certificate_authority_data.as_ref()),
+            )?,
+            client_cert_pem: decode(
+                "client-certificate-data",
+                user.and_then(|u| u.client_certificate_data.as_ref()),
+            )?,
+        })
+    }
+
     /// Renames user `from` to `to`, and every context's reference to it, e.g. the admin
     /// kubeconfig's `admin` to `<cluster>-admin` before merging it into a user's kubeconfig.
     /// A user already named `to` is replaced.
@@ -328,6 +377,15 @@ impl Kubeconfig {
         }
         Ok(())
     }
+}
+
+/// What [`Kubeconfig::embedded_certificates`] finds: PEM bytes, as embedded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbeddedCertificates {
+    /// The CA the cluster entry trusts for the API server's certificate.
+    pub ca_pem: Option<Vec<u8>>,
+    /// The user's client certificate.
+    pub client_cert_pem: Option<Vec<u8>>,
 }
 
 /// Parses a kubeconfig. Empty text is an empty kubeconfig; missing `apiVersion`/`kind` are
@@ -471,6 +529,9 @@ users:
         assert_eq!(parse_kubeconfig(empty).unwrap(), Kubeconfig::default());
         assert_eq!(parse_kubeconfig(" \n").unwrap(), Kubeconfig::default());
         assert_eq!(parse_kubeconfig("{}").unwrap(), Kubeconfig::default());
+        // Rendered as kubectl v1.37 writes it: no empty `preferences`.
+        let rendered = render_kubeconfig(&Kubeconfig::default()).unwrap();
+        assert!(!rendered.contains("preferences"), "{rendered}");
     }
 
     #[test]
@@ -493,5 +554,48 @@ users:
             config.rename_context("nope", "x"),
             Err(Error::UnknownContext { .. })
         ));
+    }
+
+    #[test]
+    fn embedded_certificates_are_the_current_contexts() {
+        let text = "current-context: default
+clusters:
+- name: other
+  cluster: {server: 'https://o:6443', certificate-authority-data: T1RIRVI=}
+- name: c
+  cluster: {server: 'https://x:6443', certificate-authority-data: Q0E=}
+users:
+- name: u
+  user: {client-certificate-data: Q0VSVA==}
+- name: files
+  user: {client-certificate: /etc/cert.pem}
+contexts:
+- name: default
+  context: {cluster: c, user: u}
+- name: by-path
+  context: {cluster: other, user: files}
+";
+        let mut config = parse_kubeconfig(text).unwrap();
+        let found = config.embedded_certificates().unwrap();
+        assert_eq!(found.ca_pem.as_deref(), Some(&b"CA"[..]));
+        assert_eq!(found.client_cert_pem.as_deref(), Some(&b"CERT"[..]));
+        config.current_context = "by-path".into();
+        let found = config.embedded_certificates().unwrap();
+        assert_eq!(found.ca_pem.as_deref(), Some(&b"OTHER"[..]));
+        assert_eq!(found.client_cert_pem, None);
+        config.current_context = "nope".into();
+        assert!(matches!(
+            config.embedded_certificates(),
+            Err(Error::UnknownContext { .. })
+        ));
+        let broken = text.replace("Q0E=", "not base64!");
+        let err = parse_kubeconfig(&broken)
+            .unwrap()
+            .embedded_certificates()
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("certificate-authority-data: "),
+            "{err}"
+        );
     }
 }

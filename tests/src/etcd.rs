@@ -1,11 +1,12 @@
-//! A real 3-member etcd cluster with mutual TLS on loopback addresses, to prove certificates
-//! work for what they are made for.
+//! A real etcd cluster (the etcd `scripts/build-peers` builds) with mutual TLS on loopback
+//! addresses, to prove certificates work for what they are made for.
 
 use std::net::{IpAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::master_flags::{EtcdMember, etcd_args};
+use crate::process::Daemon;
 use crate::require_tool;
 
 /// The TLS files one etcd member serves with.
@@ -19,9 +20,9 @@ pub struct EtcdTls {
     pub key: PathBuf,
 }
 
-/// A running etcd cluster; killed on drop.
+/// A running etcd cluster; stopped on drop.
 pub struct EtcdCluster {
-    children: Vec<Child>,
+    members: Vec<Daemon>,
     /// `https://<ip>:<port>` per member.
     pub client_urls: Vec<String>,
     _data: tempfile::TempDir,
@@ -36,7 +37,8 @@ fn free_port(ip: IpAddr) -> u16 {
 
 impl EtcdCluster {
     /// Starts one member per address (e.g. 127.0.0.10-12) with client and peer mutual TLS,
-    /// and waits until `etcdctl endpoint health` passes with the given client credentials.
+    /// with a master's flags ([`etcd_args`]), and waits until `etcdctl endpoint health` passes
+    /// with the given client credentials.
     pub fn start(ips: &[IpAddr], tls: &EtcdTls, client_cert: &Path, client_key: &Path) -> Self {
         let etcd = require_tool("etcd");
         let data = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
@@ -51,41 +53,30 @@ impl EtcdCluster {
             .map(|(i, (ip, (_, peer)))| format!("m{i}=https://{ip}:{peer}"))
             .collect();
         let initial = initial.join(",");
-        let mut children = Vec::new();
+        let mut members = Vec::new();
         let mut client_urls = Vec::new();
         for (i, (ip, (client, peer))) in ips.iter().zip(&ports).enumerate() {
-            let dir = data.path().join(format!("m{i}"));
-            let log = std::fs::File::create(data.path().join(format!("m{i}.log")))
-                .unwrap_or_else(|e| panic!("log file: {e}"));
-            let client_url = format!("https://{ip}:{client}");
-            let peer_url = format!("https://{ip}:{peer}");
-            let child = Command::new(&etcd)
-                .arg(format!("--name=m{i}"))
-                .arg(format!("--data-dir={}", dir.display()))
-                .arg(format!("--listen-client-urls={client_url}"))
-                .arg(format!("--advertise-client-urls={client_url}"))
-                .arg(format!("--listen-peer-urls={peer_url}"))
-                .arg(format!("--initial-advertise-peer-urls={peer_url}"))
-                .arg(format!("--initial-cluster={initial}"))
-                .arg("--initial-cluster-state=new")
-                .arg("--initial-cluster-token=k8s-hard-test")
-                .arg(format!("--cert-file={}", tls.cert.display()))
-                .arg(format!("--key-file={}", tls.key.display()))
-                .arg(format!("--trusted-ca-file={}", tls.ca.display()))
-                .arg("--client-cert-auth")
-                .arg(format!("--peer-cert-file={}", tls.cert.display()))
-                .arg(format!("--peer-key-file={}", tls.key.display()))
-                .arg(format!("--peer-trusted-ca-file={}", tls.ca.display()))
-                .arg("--peer-client-cert-auth")
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start etcd: {e}"));
-            children.push(child);
-            client_urls.push(client_url);
+            let member = EtcdMember {
+                name: format!("m{i}"),
+                data_dir: data.path().join(format!("m{i}")),
+                client_url: format!("https://{ip}:{client}"),
+                peer_url: format!("https://{ip}:{peer}"),
+                initial_cluster: initial.clone(),
+                ca: tls.ca.clone(),
+                cert: tls.cert.clone(),
+                key: tls.key.clone(),
+            };
+            let log = data.path().join(format!("m{i}.log"));
+            members.push(Daemon::spawn(
+                &format!("etcd m{i}"),
+                &etcd,
+                &etcd_args(&member),
+                &log,
+            ));
+            client_urls.push(member.client_url);
         }
-        let cluster = EtcdCluster {
-            children,
+        let mut cluster = EtcdCluster {
+            members,
             client_urls,
             _data: data,
         };
@@ -95,18 +86,29 @@ impl EtcdCluster {
             if out.is_ok() {
                 return cluster;
             }
-            if Instant::now() > deadline {
-                let logs: String = (0..ips.len())
-                    .map(|i| {
-                        std::fs::read_to_string(cluster._data.path().join(format!("m{i}.log")))
-                            .unwrap_or_default()
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n----\n");
-                panic!("etcd cluster not healthy after 30 s: {out:?}\nlogs:\n{logs}");
+            let exited = cluster.members.iter_mut().any(|m| m.exited().is_some());
+            if exited || Instant::now() > deadline {
+                panic!(
+                    "etcd cluster not healthy ({}): {out:?}\nlogs:\n{}",
+                    if exited {
+                        "a member exited"
+                    } else {
+                        "after 30 s"
+                    },
+                    cluster.logs()
+                );
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// Every member's log, one after the other.
+    pub fn logs(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("---- {}\n{}", m.name(), m.log()))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Runs `etcdctl` against every member with the given client credentials.
@@ -120,7 +122,33 @@ impl EtcdCluster {
         key: &Path,
         args: &[&str],
     ) -> Result<String, String> {
-        // etcdctl 3.4 speaks the v3 API by default.
+        crate::run_tool("etcdctl", self.etcdctl_args(ca, cert, key, args))
+    }
+
+    /// [`Self::etcdctl`], its stdout as bytes: values etcd stores are binary (an encrypted
+    /// Secret, a protobuf object).
+    ///
+    /// # Errors
+    /// etcdctl's output when it exits non-zero.
+    pub fn etcdctl_raw(
+        &self,
+        ca: &Path,
+        cert: &Path,
+        key: &Path,
+        args: &[&str],
+    ) -> Result<Vec<u8>, String> {
+        let out = std::process::Command::new(require_tool("etcdctl"))
+            .args(self.etcdctl_args(ca, cert, key, args))
+            .output()
+            .map_err(|e| format!("cannot run etcdctl: {e}"))?;
+        if out.status.success() {
+            Ok(out.stdout)
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    fn etcdctl_args(&self, ca: &Path, cert: &Path, key: &Path, args: &[&str]) -> Vec<String> {
         let mut all = vec![
             format!("--endpoints={}", self.client_urls.join(",")),
             format!("--cacert={}", ca.display()),
@@ -130,15 +158,6 @@ impl EtcdCluster {
             "--command-timeout=5s".to_string(),
         ];
         all.extend(args.iter().map(|a| a.to_string()));
-        crate::run_tool("etcdctl", all)
-    }
-}
-
-impl Drop for EtcdCluster {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        all
     }
 }

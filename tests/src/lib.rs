@@ -1,23 +1,34 @@
 //! Test harness for k8s-hard: starts and drives the real peers our output is checked against
-//! (`openssl`, `etcd`, `sshd`, `moto_server`, `kubectl`), on loopback only.
+//! (`openssl`, `etcd`, `sshd`, `moto_server`, `kubectl`, and a whole Kubernetes control plane),
+//! on loopback only.
 //!
 //! Every helper fails loudly when its tool is missing: the workspace test command
-//! (`scripts/test`) installs them, and a test that silently skipped would prove nothing. A test
-//! that needs a peer says so instead, `#[ignore = "needs <peer>: run scripts/test"]`: a plain
-//! `cargo test` runs the others, `scripts/test` runs all (`--include-ignored`).
+//! (`scripts/test`) installs or builds them, and a test that silently skipped would prove
+//! nothing. A test that needs a peer says so instead, `#[ignore = "needs <peer>: run
+//! scripts/test"]`: a plain `cargo test` runs the others, `scripts/test` runs all
+//! (`--include-ignored`).
 
 pub mod aws_timing;
 pub mod cloud_init;
+pub mod control_plane;
 pub mod etcd;
+pub mod master_flags;
 pub mod moto;
 pub mod openssl;
+pub mod peers;
+pub mod process;
 pub mod sshd;
 
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The absolute path of a tool on `PATH`, or a panic that says how to get it.
+/// The absolute path of a tool, or a panic that says how to get it: one of [`peers::PEERS`]
+/// (kubectl, etcd, the Kubernetes components) from the folder `scripts/build-peers` builds,
+/// anything else from `PATH`.
 pub fn require_tool(name: &str) -> PathBuf {
+    if peers::PEERS.contains(&name) {
+        return peers::peer(name);
+    }
     let out = Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {name}"))

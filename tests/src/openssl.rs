@@ -144,3 +144,119 @@ pub fn foreign_client(dir: &Path, cn: &str) {
         assert!(ok, "openssl {args:?} failed: {text}");
     }
 }
+
+/// The certificate a TLS server presents at `addr` (`127.x.y.z:port`), as PEM:
+/// `openssl s_client -connect`, no SNI.
+pub fn served_certificate(addr: &str) -> String {
+    let (_, text) = run(&["s_client", "-connect", addr, "-showcerts"]);
+    let begin = "-----BEGIN CERTIFICATE-----";
+    let end = "-----END CERTIFICATE-----";
+    match (text.find(begin), text.find(end)) {
+        (Some(b), Some(e)) if b < e => format!("{}\n", &text[b..e + end.len()]),
+        _ => panic!("no certificate served at {addr}: {text}"),
+    }
+}
+
+/// Writes a client certificate for `/O=<org>/CN=<cn>`, signed by `ca`/`ca_key`, that expired on
+/// 2 January 2020 (valid from 1 January 2020), made by `openssl ca` alone: `<name>.pem` and
+/// `<name>-key.pem` in `dir`.
+pub fn expired_client(dir: &Path, name: &str, ca: &Path, ca_key: &Path, cn: &str, org: &str) {
+    let p = |n: &str| dir.join(n).to_string_lossy().into_owned();
+    let work = dir.join(format!("{name}.openssl-ca"));
+    std::fs::create_dir_all(&work).unwrap_or_else(|e| panic!("{}: {e}", work.display()));
+    std::fs::write(work.join("index.txt"), "").unwrap_or_else(|e| panic!("index.txt: {e}"));
+    let config = format!(
+        "[ca]\ndefault_ca = test\n\
+         [test]\ndatabase = {db}\nnew_certs_dir = {dir}\nserial = {serial}\ndefault_md = sha256\n\
+         policy = any\nunique_subject = no\n\
+         [any]\norganizationName = supplied\ncommonName = supplied\n\
+         [client]\nbasicConstraints = critical, CA:FALSE\n\
+         keyUsage = critical, digitalSignature, keyEncipherment\nextendedKeyUsage = clientAuth\n",
+        db = work.join("index.txt").display(),
+        dir = work.display(),
+        serial = work.join("serial").display(),
+    );
+    std::fs::write(work.join("ca.cnf"), config).unwrap_or_else(|e| panic!("ca.cnf: {e}"));
+    std::fs::write(work.join("serial"), "1000\n").unwrap_or_else(|e| panic!("serial: {e}"));
+    let csr = work.join("client.csr").to_string_lossy().into_owned();
+    let cnf = work.join("ca.cnf").to_string_lossy().into_owned();
+    let subject = format!("/O={org}/CN={cn}");
+    let key = p(&format!("{name}-key.pem"));
+    let cert = p(&format!("{name}.pem"));
+    let steps: [Vec<&str>; 2] = [
+        vec![
+            "req", "-newkey", "rsa:2048", "-nodes", "-subj", &subject, "-keyout", &key, "-out",
+            &csr,
+        ],
+        vec![
+            "ca",
+            "-batch",
+            "-config",
+            &cnf,
+            "-cert",
+            s(ca),
+            "-keyfile",
+            s(ca_key),
+            "-in",
+            &csr,
+            "-out",
+            &cert,
+            "-notext",
+            "-preserveDN",
+            "-extensions",
+            "client",
+            "-startdate",
+            "20200101000000Z",
+            "-enddate",
+            "20200102000000Z",
+        ],
+    ];
+    for step in steps {
+        let (ok, text) = run(&step);
+        assert!(ok, "openssl {step:?} failed: {text}");
+    }
+}
+
+/// Whether the signature of the RS256 JSON Web Token `token` verifies with the public key of
+/// `cert`, judged by `openssl dgst -sha256 -verify`: `Ok` when it prints `Verified OK`.
+pub fn verify_jwt_rs256(token: &str, cert: &Path) -> Result<(), String> {
+    use base64::Engine;
+    let (signed, signature) = token
+        .trim()
+        .rsplit_once('.')
+        .ok_or_else(|| format!("not a JWT: {token:?}"))?;
+    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|e| format!("the JWT's signature is not base64url: {e}"))?;
+    let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).map(|()| path)
+    };
+    let (ok, public) = run(&["x509", "-in", s(cert), "-noout", "-pubkey"]);
+    if !ok {
+        return Err(public);
+    }
+    let files = (
+        write("public.pem", public.as_bytes()),
+        write("signed", signed.as_bytes()),
+        write("signature", &signature),
+    );
+    let (Ok(public), Ok(signed), Ok(signature)) = files else {
+        return Err("cannot write the JWT's parts".into());
+    };
+    let (ok, text) = run(&[
+        "dgst",
+        "-sha256",
+        "-verify",
+        s(&public),
+        "-signature",
+        s(&signature),
+        s(&signed),
+    ]);
+    if ok && text.contains("Verified OK") {
+        Ok(())
+    } else {
+        Err(text)
+    }
+}

@@ -115,8 +115,11 @@ pub fn generate_with_keys(
 fn check(dir: &Path, ui: &Ui) -> Result<bool> {
     // Read-only (it takes no lock): no default cluster.yaml is written here.
     let cluster = Cluster::load(dir)?;
-    let rows = cluster.check_pki()?;
-    let ok = rows.iter().all(|r| r.problems.is_empty());
+    let certificates = cluster.check_pki()?;
+    let kubeconfigs = cluster.check_kubeconfigs()?;
+    let bad = |rows: &[CheckRow]| rows.iter().filter(|r| !r.problems.is_empty()).count();
+    let (bad_certificates, bad_kubeconfigs) = (bad(&certificates), bad(&kubeconfigs));
+    let ok = bad_certificates + bad_kubeconfigs == 0;
     let pki_dir = cluster.layout.pki_dir();
     if store::has_pending_ca(&pki_dir) {
         ui.warn(format!(
@@ -124,11 +127,23 @@ fn check(dir: &Path, ui: &Ui) -> Result<bool> {
             pki_dir.join(store::CA_PENDING).display()
         ));
     }
-    ui.result(&rows, || check_table(&rows))?;
-    if !ok {
-        let bad = rows.iter().filter(|r| !r.problems.is_empty()).count();
+    let rows: Vec<&CheckRow> = certificates.iter().chain(&kubeconfigs).collect();
+    ui.result(&rows, || {
+        let mut out = check_table(&certificates);
+        if !kubeconfigs.is_empty() {
+            out += "\n";
+            out += &check_table_named("KUBECONFIG", &kubeconfigs);
+        }
+        out
+    })?;
+    if bad_certificates > 0 {
         ui.status(format!(
-            "{bad} certificate(s) with problems: `k8s-hard pki generate` re-issues them"
+            "{bad_certificates} certificate(s) with problems: `k8s-hard pki generate` re-issues them"
+        ));
+    }
+    if bad_kubeconfigs > 0 {
+        ui.status(format!(
+            "{bad_kubeconfigs} kubeconfig(s) with problems: `k8s-hard kubeconfig generate` rewrites them from pki/"
         ));
     }
     Ok(ok)
@@ -136,6 +151,11 @@ fn check(dir: &Path, ui: &Ui) -> Result<bool> {
 
 /// kubeadm's `certs check-expiration` table, with what is wrong.
 pub fn check_table(rows: &[CheckRow]) -> String {
+    check_table_named("CERTIFICATE", rows)
+}
+
+/// [`check_table`] with `first` as the first column's header.
+pub fn check_table_named(first: &str, rows: &[CheckRow]) -> String {
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -164,13 +184,7 @@ pub fn check_table(rows: &[CheckRow]) -> String {
         })
         .collect();
     table(
-        &[
-            "CERTIFICATE",
-            "EXPIRES",
-            "RESIDUAL TIME",
-            "ISSUER",
-            "STATUS",
-        ],
+        &[first, "EXPIRES", "RESIDUAL TIME", "ISSUER", "STATUS"],
         &cells,
     )
 }

@@ -1001,8 +1001,14 @@ async fn a_state_in_another_region_is_refused_before_any_call() {
         Err(Error::RegionChanged { .. })
     ));
     assert_eq!(infra.calls().total(), 0);
-    // Once `down` emptied the state, the region is free to change.
+    // A state that names the region pins it even without resources (recorded before `up`'s
+    // first change); once `down` emptied the state, the region is free to change.
     state.vpc_id = None;
+    assert!(matches!(
+        infra.plan(&s, &state, dir.path()).await,
+        Err(Error::RegionChanged { .. })
+    ));
+    let state = InfraState::new("moved");
     infra.plan(&s, &state, dir.path()).await.unwrap();
 }
 

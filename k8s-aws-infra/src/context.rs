@@ -284,13 +284,13 @@ pub(crate) struct Ctx<'a> {
     pub(crate) seen: Mutex<BTreeSet<String>>,
     /// Where `up` hands the state after each change, so that a run cut short leaves a record
     /// of what it made ([`crate::Infra::up_recording`]).
-    pub(crate) recorder: Option<&'a Recorder>,
+    pub(crate) recorder: Option<&'a Recorder<'a>>,
     /// The state as last handed to the recorder.
     pub(crate) recorded: Mutex<InfraState>,
 }
 
 /// What [`crate::Infra::up_recording`] calls with the state so far.
-pub type Recorder = dyn Fn(&InfraState) -> Result<()> + Send + Sync;
+pub type Recorder<'a> = dyn Fn(&InfraState) -> Result<()> + Send + Sync + 'a;
 
 impl Ctx<'_> {
     pub(crate) fn emit(&self, p: Progress) {

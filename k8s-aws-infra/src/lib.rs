@@ -282,7 +282,7 @@ impl Infra {
         state: &'a InfraState,
         dry_run: bool,
         key_dir: Option<&Path>,
-        recorder: Option<&'a Recorder>,
+        recorder: Option<&'a Recorder<'a>>,
     ) -> Result<Ctx<'a>> {
         spec.validate()?;
         if !state.cluster.is_empty() && state.cluster != spec.cluster {
@@ -410,7 +410,7 @@ impl Infra {
         spec: &InfraSpec,
         state: &InfraState,
         dir: &Path,
-        record: &Recorder,
+        record: &Recorder<'_>,
     ) -> Result<UpReport> {
         self.up_with(spec, state, dir, Some(record)).await
     }
@@ -420,7 +420,7 @@ impl Infra {
         spec: &InfraSpec,
         state: &InfraState,
         dir: &Path,
-        record: Option<&Recorder>,
+        record: Option<&Recorder<'_>>,
     ) -> Result<UpReport> {
         let ctx = self.ctx(spec, state, false, Some(dir), record)?;
         let before = self.calls();

@@ -6,6 +6,7 @@
 //! that needs a peer says so instead, `#[ignore = "needs <peer>: run scripts/test"]`: a plain
 //! `cargo test` runs the others, `scripts/test` runs all (`--include-ignored`).
 
+pub mod aws_owned;
 pub mod aws_timing;
 pub mod etcd;
 pub mod moto;

@@ -97,6 +97,15 @@ pub fn down(
             chain.join(": ")
         ));
     }
+    if scope.regions.len() > 1 {
+        ui.status(format!(
+            "a state file in {} names another region than {} ({}): searching {}",
+            dir.display(),
+            scope.cluster.path.display(),
+            scope.cluster.spec.region,
+            scope.regions.join(", ")
+        ));
+    }
     if !yes && !std::io::stdin().is_terminal() {
         bail!(
             "refusing to delete cluster {:?} without --yes (stdin is not a terminal to ask)",

@@ -183,7 +183,9 @@ pub struct DownReport {
     pub region: String,
     /// What was deleted, in order.
     pub deleted: Vec<Deleted>,
-    /// What is still there (still failing after the retry bound); empty on success.
+    /// What is still there: still failing after the retry bound, a look-up that failed, or
+    /// found by the second look (made meanwhile). Empty means nothing of the installation is
+    /// left in the region.
     pub left_behind: Vec<LeftBehind>,
     /// What has the cluster's names but belongs to another installation: not touched.
     pub not_ours: Vec<LeftBehind>,

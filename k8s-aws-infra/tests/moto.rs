@@ -27,7 +27,7 @@ async fn sdk(moto: &Moto) -> SdkConfig {
 
 /// The SDK configuration the tests use, with every call sent to `url`.
 async fn sdk_at(url: &str) -> SdkConfig {
-    k8s_hard_tests::aws_owned::sdk(url, REGION).await
+    k8s_hard_tests::aws_owned::sdk(url, REGION)
 }
 
 /// Short bounds: every wait in these tests is over in seconds.

@@ -42,7 +42,7 @@ fn spec(cluster: &str, installation: &str) -> InfraSpec {
 #[ignore = "needs moto_server: run scripts/test"]
 async fn a_renamed_cluster_is_deleted_whole_by_its_installation_tag() {
     let moto = Moto::shared();
-    let direct = sdk(moto.url(), REGION).await;
+    let direct = sdk(moto.url(), REGION);
     let infra = infra_at(&direct, timeouts()).await;
     let dir = tempfile::tempdir().unwrap();
     let installation = "test-renamed-cluster";
@@ -104,13 +104,13 @@ async fn a_renamed_cluster_is_deleted_whole_by_its_installation_tag() {
 #[ignore = "needs moto_server: run scripts/test"]
 async fn a_first_up_cut_short_has_recorded_its_region_and_what_it_made() {
     let moto = Moto::shared();
-    let direct = sdk(moto.url(), REGION).await;
+    let direct = sdk(moto.url(), REGION);
     let mut slow = Timing::none();
     slow.pending = Duration::from_secs(120);
     let proxy = AwsTiming::start(moto.url(), slow);
     let mut t = timeouts();
     t.ready = Duration::from_secs(1);
-    let infra = infra_at(&sdk(&proxy.url(), REGION).await, t).await;
+    let infra = infra_at(&sdk(&proxy.url(), REGION), t).await;
     let dir = tempfile::tempdir().unwrap();
     let installation = "test-cut-short";
     let spec = spec("cut-short", installation);
@@ -193,7 +193,7 @@ async fn a_first_up_cut_short_has_recorded_its_region_and_what_it_made() {
 #[ignore = "needs moto_server: run scripts/test"]
 async fn malformed_ids_in_the_state_fall_back_to_the_tag_search() {
     let moto = Moto::shared();
-    let direct = sdk(moto.url(), REGION).await;
+    let direct = sdk(moto.url(), REGION);
     let warnings: std::sync::Arc<Mutex<Vec<String>>> = std::sync::Arc::default();
     let seen = warnings.clone();
     let infra = infra_at(&direct, timeouts()).await.with_progress(move |p| {

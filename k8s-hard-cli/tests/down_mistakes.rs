@@ -323,7 +323,7 @@ fn without_state_json_down_lists_what_it_found_and_asks_for_the_installation_id(
     // The launch time AWS reports for a machine.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let launched = rt.block_on(async {
-        let sdk = k8s_hard_tests::aws_owned::sdk(Moto::shared().url(), REGION).await;
+        let sdk = k8s_hard_tests::aws_owned::sdk(Moto::shared().url(), REGION);
         let out = aws_sdk_ec2::Client::new(&sdk)
             .describe_instances()
             .filters(

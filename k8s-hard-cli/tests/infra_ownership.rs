@@ -19,8 +19,7 @@ fn k8s(dir: &Path, args: &[&str]) -> assert_cmd::Command {
 }
 
 fn ec2() -> aws_sdk_ec2::Client {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    aws_sdk_ec2::Client::new(&rt.block_on(sdk(Moto::shared().url(), REGION)))
+    aws_sdk_ec2::Client::new(&sdk(Moto::shared().url(), REGION))
 }
 
 /// The IDs of the VPCs (or instances, not terminated) tagged with `installation`.

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_ec2::config::Credentials;
+use aws_sdk_ec2::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_ec2::types::Filter;
 
 use crate::moto::{ACCESS_KEY_ID, SECRET_ACCESS_KEY};
@@ -16,20 +16,22 @@ use crate::moto::{ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 /// The tag key that carries the installation ID.
 pub const INSTALLATION_TAG: &str = "k8s-hard/installation";
 
-/// An SDK configuration sending every call to `url` in `region`, with the dummy credentials.
-pub async fn sdk(url: &str, region: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+/// An SDK configuration sending every call to `url` in `region`, with the dummy credentials:
+/// built field by field, so that nothing of the machine's own AWS setup is read (no `~/.aws`
+/// files, no `AWS_*` variables, no instance metadata).
+pub fn sdk(url: &str, region: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region.to_string()))
         .endpoint_url(url)
-        .credentials_provider(Credentials::new(
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
             ACCESS_KEY_ID,
             SECRET_ACCESS_KEY,
             None,
             None,
             "tests",
-        ))
-        .load()
-        .await
+        )))
+        .build()
 }
 
 /// Everything carrying [`INSTALLATION_TAG`]`=installation` in the SDK configuration's region,
@@ -128,5 +130,5 @@ pub async fn owned(sdk: &SdkConfig, installation: &str) -> BTreeSet<String> {
 /// [`owned`] for moto at `url` in `region`, from synchronous code.
 pub fn owned_in(url: &str, region: &str, installation: &str) -> BTreeSet<String> {
     let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    rt.block_on(async { owned(&sdk(url, region).await, installation).await })
+    rt.block_on(owned(&sdk(url, region), installation))
 }

@@ -160,7 +160,10 @@ fn main() -> Result<(), Box<dyn Error>> {
             return Ok(());
         }
 
-        let report = infra.up(&spec, &previous, &dir).await?;
+        // The state is saved before the first change and after each creation: a run that
+        // fails or is interrupted still pins the region and tells --destroy what it made.
+        let record = |state: &InfraState| save_state(&dir, state);
+        let report = infra.up_recording(&spec, &previous, &dir, &record).await?;
         // Save at once: the next run finds everything by ID, even if the wait below fails.
         save_state(&dir, &report.state)?;
         for change in &report.changes {

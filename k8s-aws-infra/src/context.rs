@@ -282,7 +282,15 @@ pub(crate) struct Ctx<'a> {
     /// IDs of what this run created or found: they exist, but AWS may not know them
     /// everywhere yet.
     pub(crate) seen: Mutex<BTreeSet<String>>,
+    /// Where `up` hands the state after each change, so that a run cut short leaves a record
+    /// of what it made ([`crate::Infra::up_recording`]).
+    pub(crate) recorder: Option<&'a Recorder<'a>>,
+    /// The state as last handed to the recorder.
+    pub(crate) recorded: Mutex<InfraState>,
 }
+
+/// What [`crate::Infra::up_recording`] calls with the state so far.
+pub type Recorder<'a> = dyn Fn(&InfraState) -> Result<()> + Send + Sync + 'a;
 
 impl Ctx<'_> {
     pub(crate) fn emit(&self, p: Progress) {
@@ -346,13 +354,48 @@ impl Ctx<'_> {
         }
     }
 
-    /// Reports a creation and remembers that the ID exists (see [`Ctx::follow_up`]).
-    pub(crate) fn created(&self, kind: Kind, id: &str) {
+    /// Reports a creation, remembers that the ID exists (see [`Ctx::follow_up`]) and records
+    /// it in the state of a kind with one ID there.
+    pub(crate) fn created(&self, kind: Kind, id: &str) -> Result<()> {
         self.seen(id);
         self.emit(Progress::Created {
             kind,
             id: id.to_string(),
         });
+        self.record(|s| {
+            if let Some(field) = s.id_mut(kind) {
+                *field = Some(id.to_string());
+            }
+        })
+    }
+
+    /// Applies `update` to the recorded state and, when that changed it, hands it to the
+    /// recorder (nothing without one).
+    ///
+    /// # Errors
+    /// What the recorder returns (the state could not be stored).
+    pub(crate) fn record(&self, update: impl FnOnce(&mut InfraState)) -> Result<()> {
+        let Some(recorder) = self.recorder else {
+            return Ok(());
+        };
+        // Held while the recorder runs: records are stored in the order they were made.
+        let mut state = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
+        let before = state.clone();
+        update(&mut state);
+        if *state == before {
+            return Ok(());
+        }
+        recorder(&state)
+    }
+
+    /// Records the cluster, installation and region before the first change: from then on
+    /// the state pins the region, however the run ends.
+    pub(crate) fn pin(&self) -> Result<()> {
+        self.record(|s| {
+            s.cluster.clone_from(&self.spec.cluster);
+            s.installation_id = Some(self.spec.installation_id.clone());
+            s.region = Some(self.region.clone());
+        })
     }
 
     fn was_seen(&self, id: &str) -> bool {
@@ -472,5 +515,41 @@ pub(crate) fn is_not_found(e: &Error) -> bool {
     e.aws_code().is_some_and(|c| c.contains("NotFound"))
 }
 
+/// True when AWS refused an ID as not one (`InvalidVpcID.Malformed`; ELBv2 answers a
+/// malformed ARN with `ValidationError`): for a look-up by a recorded ID, as good as gone.
+pub(crate) fn is_malformed(e: &Error) -> bool {
+    e.aws_code()
+        .is_some_and(|c| c.ends_with(".Malformed") || c == "ValidationError")
+}
+
 /// The placeholder ID of a resource a dry run would create.
 pub(crate) const PLANNED: &str = "(planned)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_ids_are_told_apart_from_other_failures() {
+        let answer = |code: &str| Error::Aws {
+            resource: "vpc".into(),
+            operation: "DescribeVpcs",
+            code: Some(code.into()),
+            message: String::new(),
+        };
+        for code in [
+            "InvalidVpcID.Malformed",
+            "InvalidGroupId.Malformed",
+            "ValidationError",
+        ] {
+            assert!(is_malformed(&answer(code)), "{code}");
+        }
+        for code in [
+            "InvalidVpcID.NotFound",
+            "Throttling",
+            "UnauthorizedOperation",
+        ] {
+            assert!(!is_malformed(&answer(code)), "{code}");
+        }
+    }
+}

@@ -12,9 +12,12 @@
 //!   It returns once every instance runs with its public IP and the load balancer has its DNS
 //!   name; [`Infra::wait_load_balancer_active`] waits for the load balancer to be `active`,
 //!   so callers can sign certificates and copy files meanwhile.
+//!   [`Infra::up_recording`] hands the state to the caller before the first change and after
+//!   each creation, so that a run cut short leaves a record of what it made, and where.
 //! - [`Infra::status`] lists every resource, its ID, its state and what `up` would do about it.
-//! - [`Infra::down`] deletes everything carrying the installation tag, in reverse dependency
-//!   order, and reports what it left behind.
+//! - [`Infra::down`] deletes everything carrying the installation tag in the region, whatever
+//!   its name (the cluster may have been renamed), in reverse dependency order, looks again,
+//!   and reports what it left behind; [`Infra::inventory`] lists what it would delete.
 //!
 //! # AWS as it really behaves
 //! - **Ownership.** Every resource carries [`INSTALLATION_TAG_KEY`]`=`[`InfraSpec::installation_id`]
@@ -32,8 +35,9 @@
 //!   balancer's lingering interfaces cause, up to [`Timeouts::teardown`], then names what is
 //!   left.
 //! - **Bounded calls.** Every call has an operation timeout ([`Timeouts::call`]).
-//! - **Region pinned.** A state that records resources in one region refuses a spec naming
-//!   another ([`Error::RegionChanged`]).
+//! - **Region pinned.** A state that records a region (as [`Infra::up_recording`] does before
+//!   its first change) refuses a spec naming another ([`Error::RegionChanged`]). A malformed
+//!   ID in the state is looked for by tags, like one AWS no longer knows.
 //!
 //! Every run reports the API calls it made ([`CallCounts`]) and streams [`Progress`] events to
 //! an optional callback; the library prints nothing and never builds a runtime.
@@ -44,7 +48,9 @@
 //!
 //! # Example
 //! ```no_run
-//! use k8s_aws_infra::{AwsOptions, Infra, InfraSpec, load_state, new_installation_id, save_state};
+//! use k8s_aws_infra::{
+//!     AwsOptions, Infra, InfraSpec, InfraState, load_state, new_installation_id, save_state,
+//! };
 //! # async fn run() -> Result<(), k8s_aws_infra::Error> {
 //! let dir = std::path::Path::new("cluster");
 //! // Make the ID once and keep it with the cluster's definition: it is what `down` deletes.
@@ -56,7 +62,10 @@
 //!     .await?
 //!     .with_progress(|p| eprintln!("{p:?}"));
 //! let previous = load_state(dir)?.unwrap_or_default();
-//! let report = infra.up(&spec, &previous, dir).await?;
+//! // The state is on disk before the first change and after each creation: a run cut short
+//! // still pins the region and tells `down` what it made.
+//! let record = |state: &InfraState| save_state(dir, state);
+//! let report = infra.up_recording(&spec, &previous, dir, &record).await?;
 //! save_state(dir, &report.state)?;
 //! // Sign certificates with report.state.api_endpoint() here, then:
 //! infra.wait_load_balancer_active(&spec, &report.state).await?;
@@ -85,15 +94,15 @@ use serde::Serialize;
 
 pub use calls::CallCounts;
 pub use console::{ConsoleHostKeys, ConsoleKeys, host_keys_from_console};
-pub use context::{Action, Change, Kind, Progress, ProgressFn, Timeouts};
+pub use context::{Action, Change, Kind, Progress, ProgressFn, Recorder, Timeouts};
 pub use error::{Error, Result};
-pub use plan::{Deleted, LeftBehind, ResourceStatus};
+pub use plan::{Deleted, Found, LeftBehind, ResourceStatus};
 pub use resources::key_pair::key_path;
 pub use spec::{
     API_PORT, CANONICAL_OWNER, DEFAULT_IMAGE_NAME, DEFAULT_INSTANCE_TYPE, ImageSpec, InfraSpec,
     NodeSpec, Role, new_installation_id,
 };
-pub use state::{InfraState, InstanceState, STATE_FILE, load_state, save_state};
+pub use state::{InfraState, InstanceState, STATE_FILE, load_state, recorded_region, save_state};
 pub use tags::{CLUSTER_TAG_KEY, CREATED_TAG_KEY, INSTALLATION_TAG_KEY, NODE_TAG_KEY};
 
 use calls::{CallInterceptor, Counter};
@@ -154,12 +163,29 @@ pub struct Status {
     pub calls: CallCounts,
 }
 
+/// What `down` would delete ([`Infra::inventory`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct Inventory {
+    /// Region.
+    pub region: String,
+    /// Everything of the installation, in the order `down` deletes it.
+    pub found: Vec<Found>,
+    /// What has the cluster's names but belongs to another installation: `down` leaves it.
+    pub not_ours: Vec<LeftBehind>,
+    /// Calls made (all reads).
+    pub calls: CallCounts,
+}
+
 /// What `down` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct DownReport {
+    /// Region.
+    pub region: String,
     /// What was deleted, in order.
     pub deleted: Vec<Deleted>,
-    /// What is still there (still failing after the retry bound); empty on success.
+    /// What is still there: still failing after the retry bound, a look-up that failed, or
+    /// found by the second look (made meanwhile). Empty means nothing of the installation is
+    /// left in the region.
     pub left_behind: Vec<LeftBehind>,
     /// What has the cluster's names but belongs to another installation: not touched.
     pub not_ours: Vec<LeftBehind>,
@@ -258,6 +284,7 @@ impl Infra {
         state: &'a InfraState,
         dry_run: bool,
         key_dir: Option<&Path>,
+        recorder: Option<&'a Recorder<'a>>,
     ) -> Result<Ctx<'a>> {
         spec.validate()?;
         if !state.cluster.is_empty() && state.cluster != spec.cluster {
@@ -286,9 +313,10 @@ impl Infra {
             .clone()
             .or_else(|| self.region().map(str::to_string))
             .ok_or(Error::NoRegion)?;
+        // Recorded before `up`'s first change: resources may exist there even if the state
+        // lists none (a run cut short while a create was in flight).
         if let Some(recorded) = state.region.as_ref()
             && *recorded != region
-            && state.has_resources()
         {
             return Err(Error::RegionChanged {
                 recorded: recorded.clone(),
@@ -331,6 +359,8 @@ impl Infra {
             key_dir: key_dir.map(Path::to_path_buf),
             timeouts: self.timeouts,
             seen: Mutex::default(),
+            recorder,
+            recorded: Mutex::new(state.clone()),
         })
     }
 
@@ -340,7 +370,7 @@ impl Infra {
     /// [`Error::Spec`] (no call made), [`Error::NoRegion`], [`Error::Immutable`] when an existing
     /// resource contradicts the spec, [`Error::Aws`].
     pub async fn plan(&self, spec: &InfraSpec, state: &InfraState, dir: &Path) -> Result<Plan> {
-        let ctx = self.ctx(spec, state, true, Some(dir))?;
+        let ctx = self.ctx(spec, state, true, Some(dir), None)?;
         let before = self.calls();
         spec.warnings().into_iter().for_each(|w| ctx.warn(w));
         plan::converge(&ctx).await?;
@@ -358,10 +388,43 @@ impl Infra {
     /// key pair of the cluster's name, its public half is imported instead (a local key is
     /// never overwritten).
     ///
+    /// Nothing is recorded while it runs: a run cut short leaves no trace of what it made
+    /// or where (its resources are still found by their tags in the spec's region). Use
+    /// [`Infra::up_recording`] to store the state as it goes.
+    ///
     /// # Errors
     /// As [`Infra::plan`], plus [`Error::KeyFileMissing`], [`Error::Timeout`] and [`Error::File`].
     pub async fn up(&self, spec: &InfraSpec, state: &InfraState, dir: &Path) -> Result<UpReport> {
-        let ctx = self.ctx(spec, state, false, Some(dir))?;
+        self.up_with(spec, state, dir, None).await
+    }
+
+    /// [`Infra::up`], handing the state to `record` (e.g. [`save_state`]) before its first
+    /// change (cluster, installation and region) and again after each creation, with
+    /// everything made so far: when the run fails, times out or is killed, the last record
+    /// names the region and what exists there, so that a later `up` in another region is
+    /// refused ([`Error::RegionChanged`]) and `down` knows where to look. `record` is called
+    /// from the task doing the work, one call at a time, in order.
+    ///
+    /// # Errors
+    /// As [`Infra::up`], plus what `record` returns (the run stops there).
+    pub async fn up_recording(
+        &self,
+        spec: &InfraSpec,
+        state: &InfraState,
+        dir: &Path,
+        record: &Recorder<'_>,
+    ) -> Result<UpReport> {
+        self.up_with(spec, state, dir, Some(record)).await
+    }
+
+    async fn up_with(
+        &self,
+        spec: &InfraSpec,
+        state: &InfraState,
+        dir: &Path,
+        record: Option<&Recorder<'_>>,
+    ) -> Result<UpReport> {
+        let ctx = self.ctx(spec, state, false, Some(dir), record)?;
         let before = self.calls();
         spec.warnings().into_iter().for_each(|w| ctx.warn(w));
         let built = plan::converge(&ctx).await?;
@@ -384,7 +447,7 @@ impl Infra {
         spec: &InfraSpec,
         state: &InfraState,
     ) -> Result<()> {
-        let ctx = self.ctx(spec, state, true, None)?;
+        let ctx = self.ctx(spec, state, true, None, None)?;
         match &state.load_balancer_arn {
             Some(arn) => {
                 // Recorded by the `up` that just made it: AWS may not know it everywhere yet.
@@ -413,7 +476,7 @@ impl Infra {
         nodes: &[&str],
         bound: std::time::Duration,
     ) -> Result<Vec<ConsoleHostKeys>> {
-        let ctx = self.ctx(spec, state, true, None)?;
+        let ctx = self.ctx(spec, state, true, None, None)?;
         state.instances.values().for_each(|i| ctx.seen(&i.id));
         let instances: Vec<(String, String)> = nodes
             .iter()
@@ -432,7 +495,7 @@ impl Infra {
     /// # Errors
     /// As [`Infra::plan`].
     pub async fn status(&self, spec: &InfraSpec, state: &InfraState) -> Result<Status> {
-        let ctx = self.ctx(spec, state, true, None)?;
+        let ctx = self.ctx(spec, state, true, None, None)?;
         let before = self.calls();
         let built = plan::converge(&ctx).await?;
         let changes = ctx.take_changes();
@@ -447,18 +510,45 @@ impl Infra {
         })
     }
 
-    /// Deletes everything carrying the installation tag, in reverse dependency order,
-    /// retrying dependency errors up to [`Timeouts::teardown`]. Failures do not stop it: they
-    /// are listed in [`DownReport::left_behind`]. Resources with the cluster's names that
-    /// belong to another installation are listed in [`DownReport::not_ours`], untouched.
+    /// What [`Infra::down`] would delete: everything carrying the installation tag in the
+    /// spec's region, whatever its name (the cluster may have been renamed since `up`), and
+    /// what has the cluster's names but belongs to someone else. Makes read calls only
+    /// (enforced).
     ///
     /// # Errors
-    /// [`Error::Spec`] and [`Error::NoRegion`] only, before any call.
+    /// As [`Infra::plan`] before any call, and [`Error::Aws`] when a look-up fails.
+    pub async fn inventory(&self, spec: &InfraSpec, state: &InfraState) -> Result<Inventory> {
+        let ctx = self.ctx(spec, state, true, None, None)?;
+        let before = self.calls();
+        let found = plan::search(&ctx).await;
+        if let Some((_, e)) = found.failed.into_iter().next() {
+            return Err(e);
+        }
+        Ok(Inventory {
+            region: ctx.region.clone(),
+            found: found.owned.list(),
+            not_ours: found.not_ours,
+            calls: self.calls().since(before),
+        })
+    }
+
+    /// Deletes everything carrying the installation tag in the spec's region, whatever its
+    /// name (the cluster may have been renamed since `up`), in reverse dependency order,
+    /// retrying dependency errors up to [`Timeouts::teardown`]; then looks again. Failures
+    /// do not stop it: they, and anything of the installation found by the second look, are
+    /// listed in [`DownReport::left_behind`], so an empty list means nothing of the
+    /// installation is left in the region. Resources with the cluster's names that belong to
+    /// another installation are listed in [`DownReport::not_ours`], untouched.
+    ///
+    /// # Errors
+    /// [`Error::Spec`], [`Error::NoRegion`] and [`Error::RegionChanged`] only, before any
+    /// call.
     pub async fn down(&self, spec: &InfraSpec, state: &InfraState) -> Result<DownReport> {
-        let ctx = self.ctx(spec, state, false, None)?;
+        let ctx = self.ctx(spec, state, false, None, None)?;
         let before = self.calls();
         let t = plan::destroy(&ctx).await;
         Ok(DownReport {
+            region: ctx.region.clone(),
             deleted: t.deleted,
             left_behind: t.left,
             not_ours: t.not_ours,

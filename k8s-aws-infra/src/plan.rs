@@ -3,16 +3,19 @@
 
 use std::future::Future;
 
+use aws_sdk_ec2::types as ec2;
+use aws_sdk_elasticloadbalancingv2::types as elb;
 use futures::{future, try_join};
 use serde::Serialize;
 
 use crate::context::{Action, Change, Ctx, Kind, PLANNED, Pace, Progress};
 use crate::error::{Error, Result};
 use crate::resources::{
-    Which, dhcp_options, image, instance, internet_gateway, key_pair, listener, load_balancer,
-    route, route_table, security_group, subnet, target_group, vpc,
+    self, Which, dhcp_options, image, instance, internet_gateway, key_pair, listener,
+    load_balancer, route, route_table, security_group, subnet, target_group, vpc,
 };
 use crate::state::{InfraState, InstanceState};
+use crate::tags::{CREATED_TAG_KEY, NODE_TAG_KEY, tag_value};
 
 /// Every resource handle `up` produced.
 pub(crate) struct Built {
@@ -40,6 +43,10 @@ pub(crate) async fn converge(ctx: &Ctx<'_>) -> Result<Built> {
         target_group::find(ctx),
         key_pair::find(ctx)
     )?;
+    // Before the first change: from here on the state names the region, however the run ends.
+    if !ctx.dry_run {
+        ctx.pin()?;
+    }
     let (vpc, image, key) = try_join!(vpc::ensure(ctx), image::find(ctx), key_pair::ensure(ctx))?;
     let (dhcp, subnet, igw, sg, tg) = try_join!(
         dhcp_options::ensure(ctx, &vpc),
@@ -263,6 +270,22 @@ pub struct LeftBehind {
     pub reason: String,
 }
 
+/// A resource of the installation, as `down` finds it (by the installation tag alone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Found {
+    /// Kind.
+    pub kind: Kind,
+    /// ID, ARN or (key pairs) name: what `down` reports as deleted.
+    pub id: String,
+    /// Its name: the node of an instance, else its `Name` tag or AWS name.
+    pub name: Option<String>,
+    /// When it was made (UTC, RFC 3339): AWS's own time where it keeps one, else the
+    /// [`CREATED_TAG_KEY`](crate::CREATED_TAG_KEY) tag.
+    pub created: Option<String>,
+    /// AWS's state of it, where it has one (`running`, `active` ...).
+    pub state: Option<String>,
+}
+
 /// Error codes that mean "something still depends on it: try again later".
 const DEPENDENCY_CODES: &[&str] = &[
     "DependencyViolation",
@@ -270,6 +293,213 @@ const DEPENDENCY_CODES: &[&str] = &[
     "InvalidGroup.InUse",
     "IncorrectState",
 ];
+
+/// Everything of the installation in the region, found by its tag: what `down` deletes.
+#[derive(Default)]
+pub(crate) struct Owned {
+    instances: Vec<ec2::Instance>,
+    /// Each with its API listener.
+    balancers: Vec<(elb::LoadBalancer, Option<elb::Listener>)>,
+    target_groups: Vec<elb::TargetGroup>,
+    route_tables: Vec<ec2::RouteTable>,
+    gateways: Vec<ec2::InternetGateway>,
+    subnets: Vec<ec2::Subnet>,
+    groups: Vec<ec2::SecurityGroup>,
+    dhcp: Vec<ec2::DhcpOptions>,
+    vpcs: Vec<ec2::Vpc>,
+    key_pairs: Vec<ec2::KeyPairInfo>,
+}
+
+/// What [`search`] found, and what it could not look at.
+#[derive(Default)]
+pub(crate) struct Search {
+    pub(crate) owned: Owned,
+    /// Resources with the cluster's names that belong to someone else.
+    pub(crate) not_ours: Vec<LeftBehind>,
+    /// Look-ups that failed.
+    pub(crate) failed: Vec<(Kind, Error)>,
+}
+
+impl Search {
+    /// What a look-up found; another installation's resource is noted as not ours, a
+    /// failure as failed.
+    fn take<T>(&mut self, kind: Kind, r: Result<Vec<T>>) -> Vec<T> {
+        match r {
+            Ok(v) => v,
+            Err(e) => {
+                self.not_ours_or_failed(kind, e);
+                Vec::new()
+            }
+        }
+    }
+
+    /// [`Search::take`] for an ELBv2 kind, whose not-ours name holder comes beside what is
+    /// ours.
+    fn take_elb<T>(&mut self, kind: Kind, r: Result<resources::ElbFound<T>>) -> Vec<T> {
+        let found = self.take(kind, r.map(|f| vec![f])).pop();
+        found.map_or_else(Vec::new, |f| {
+            if let Some(e) = f.not_ours {
+                self.not_ours_or_failed(kind, e);
+            }
+            f.owned
+        })
+    }
+
+    fn not_ours_or_failed(&mut self, kind: Kind, e: Error) {
+        let id = match &e {
+            Error::NotOwned { id, .. } => id.clone(),
+            Error::NameTaken { name, .. } => name.clone(),
+            _ => return self.failed.push((kind, e)),
+        };
+        self.not_ours.push(LeftBehind {
+            kind,
+            id: Some(id),
+            reason: e.to_string(),
+        });
+    }
+}
+
+/// Finds everything carrying the installation tag in the region, whatever its name, every
+/// kind at once (one round of calls, then the listeners of the load balancers found).
+pub(crate) async fn search(ctx: &Ctx<'_>) -> Search {
+    let (instances, lbs, tgs, vpcs, tables, gateways, subnets, groups, dhcp, keys, key_name) = futures::join!(
+        instance::find_all(ctx, None, instance::NOT_TERMINATED),
+        load_balancer::find_owned(ctx),
+        target_group::find_owned(ctx),
+        vpc::find(ctx, Which::All),
+        route_table::find(ctx, Which::All, None),
+        internet_gateway::find(ctx, Which::All),
+        subnet::find(ctx, Which::All, None),
+        security_group::find(ctx, Which::All, None),
+        dhcp_options::find(ctx, Which::All),
+        key_pair::find_owned(ctx),
+        key_pair::find(ctx),
+    );
+    let mut s = Search::default();
+    let balancers = s.take_elb(Kind::LoadBalancer, lbs);
+    let target_groups = s.take_elb(Kind::TargetGroup, tgs);
+    // Ours come from the tag search; this look-up by name only tells who else holds it.
+    if let Err(e) = key_name {
+        s.not_ours_or_failed(Kind::KeyPair, e);
+    }
+    let listeners = future::join_all(
+        balancers
+            .iter()
+            .map(|lb| listener::find(ctx, lb.load_balancer_arn().unwrap_or_default())),
+    )
+    .await;
+    let mut with_listeners = Vec::new();
+    for (lb, l) in balancers.into_iter().zip(listeners) {
+        let l = s.take(Kind::Listener, l.map(Vec::from_iter));
+        with_listeners.push((lb, l.into_iter().next()));
+    }
+    s.owned = Owned {
+        instances: s.take(Kind::Instance, instances),
+        balancers: with_listeners,
+        target_groups,
+        route_tables: s.take(Kind::RouteTable, tables),
+        gateways: s.take(Kind::InternetGateway, gateways),
+        subnets: s.take(Kind::Subnet, subnets),
+        groups: s.take(Kind::SecurityGroup, groups),
+        dhcp: s.take(Kind::DhcpOptions, dhcp),
+        vpcs: s.take(Kind::Vpc, vpcs),
+        key_pairs: s.take(Kind::KeyPair, keys),
+    };
+    s
+}
+
+/// AWS's time as RFC 3339.
+fn time_of(t: Option<&aws_sdk_ec2::primitives::DateTime>) -> Option<String> {
+    t.and_then(|t| {
+        t.fmt(aws_sdk_ec2::primitives::DateTimeFormat::DateTime)
+            .ok()
+    })
+}
+
+impl Owned {
+    /// Every resource, in the order `down` deletes them.
+    pub(crate) fn list(&self) -> Vec<Found> {
+        let ec2 = |kind, id: Option<&str>, tags: &[ec2::Tag]| Found {
+            kind,
+            id: id.unwrap_or_default().to_string(),
+            name: tag_value(tags, "Name").map(str::to_string),
+            created: tag_value(tags, CREATED_TAG_KEY).map(str::to_string),
+            state: None,
+        };
+        let mut out: Vec<Found> = self
+            .instances
+            .iter()
+            .map(|i| Found {
+                name: tag_value(i.tags(), NODE_TAG_KEY)
+                    .or(tag_value(i.tags(), "Name"))
+                    .map(str::to_string),
+                created: time_of(i.launch_time()),
+                state: i.state().and_then(|s| s.name()).map(|n| n.to_string()),
+                ..ec2(Kind::Instance, i.instance_id(), i.tags())
+            })
+            .collect();
+        for (lb, l) in &self.balancers {
+            if let Some(l) = l {
+                out.push(Found {
+                    kind: Kind::Listener,
+                    id: l.listener_arn().unwrap_or_default().to_string(),
+                    name: l.port().map(|p| p.to_string()),
+                    created: None,
+                    state: None,
+                });
+            }
+            out.push(Found {
+                kind: Kind::LoadBalancer,
+                id: lb.load_balancer_arn().unwrap_or_default().to_string(),
+                name: lb.load_balancer_name().map(str::to_string),
+                created: time_of(lb.created_time()),
+                state: lb.state().and_then(|s| s.code()).map(|c| c.to_string()),
+            });
+        }
+        out.extend(self.target_groups.iter().map(|tg| Found {
+            kind: Kind::TargetGroup,
+            id: tg.target_group_arn().unwrap_or_default().to_string(),
+            name: tg.target_group_name().map(str::to_string),
+            created: None,
+            state: None,
+        }));
+        out.extend(
+            self.route_tables
+                .iter()
+                .map(|r| ec2(Kind::RouteTable, r.route_table_id(), r.tags())),
+        );
+        out.extend(
+            self.gateways
+                .iter()
+                .map(|g| ec2(Kind::InternetGateway, g.internet_gateway_id(), g.tags())),
+        );
+        out.extend(
+            self.subnets
+                .iter()
+                .map(|x| ec2(Kind::Subnet, x.subnet_id(), x.tags())),
+        );
+        out.extend(
+            self.groups
+                .iter()
+                .map(|g| ec2(Kind::SecurityGroup, g.group_id(), g.tags())),
+        );
+        out.extend(
+            self.dhcp
+                .iter()
+                .map(|d| ec2(Kind::DhcpOptions, d.dhcp_options_id(), d.tags())),
+        );
+        out.extend(
+            self.vpcs
+                .iter()
+                .map(|v| ec2(Kind::Vpc, v.vpc_id(), v.tags())),
+        );
+        out.extend(self.key_pairs.iter().map(|k| Found {
+            created: time_of(k.create_time()),
+            ..ec2(Kind::KeyPair, k.key_name(), k.tags())
+        }));
+        out
+    }
+}
 
 #[derive(Default)]
 pub(crate) struct Teardown {
@@ -285,30 +515,6 @@ impl Teardown {
             id: id.map(str::to_string),
             reason: e.to_string(),
         });
-    }
-
-    /// What a find for deletion found: another installation's resource is noted as not ours,
-    /// a failed look-up as left behind.
-    fn found<T>(&mut self, kind: Kind, r: Result<Vec<T>>) -> Vec<T> {
-        match r {
-            Ok(v) => v,
-            Err(e) => {
-                let id = match &e {
-                    Error::NotOwned { id, .. } => Some(id.clone()),
-                    Error::NameTaken { name, .. } => Some(name.clone()),
-                    _ => None,
-                };
-                match id {
-                    Some(id) => self.not_ours.push(LeftBehind {
-                        kind,
-                        id: Some(id),
-                        reason: e.to_string(),
-                    }),
-                    None => self.left(kind, None, &e),
-                }
-                Vec::new()
-            }
-        }
     }
 
     fn extend(&mut self, other: Teardown) {
@@ -349,10 +555,8 @@ where
 
 /// Terminates the installation's instances and waits until they are gone (also those a
 /// previous `down` left shutting down).
-async fn destroy_machines(ctx: &Ctx<'_>) -> Teardown {
+async fn destroy_machines(ctx: &Ctx<'_>, found: &[ec2::Instance]) -> Teardown {
     let mut t = Teardown::default();
-    let found = instance::find_all(ctx, None, instance::NOT_TERMINATED).await;
-    let found = t.found(Kind::Instance, found);
     let ids: Vec<String> = found.iter().filter_map(|i| i.instance_id.clone()).collect();
     let live: Vec<String> = found
         .iter()
@@ -398,120 +602,141 @@ async fn destroy_machines(ctx: &Ctx<'_>) -> Teardown {
     t
 }
 
-/// Deletes the listener, the load balancer (its interfaces then linger for a while) and the
-/// target group.
-async fn destroy_balancer(ctx: &Ctx<'_>) -> Teardown {
+/// Deletes the listeners, the load balancers (their interfaces then linger for a while) and
+/// the target groups.
+async fn destroy_balancer(ctx: &Ctx<'_>, o: &Owned) -> Teardown {
     let mut t = Teardown::default();
-    let lbs = load_balancer::find(ctx).await.map(Vec::from_iter);
-    for lb in t.found(Kind::LoadBalancer, lbs) {
-        let arn = lb.load_balancer_arn.unwrap_or_default();
-        let listeners = listener::find(ctx, &arn).await.map(Vec::from_iter);
-        for l in t.found(Kind::Listener, listeners) {
-            let id = l.listener_arn.unwrap_or_default();
-            delete_one(ctx, &mut t, Kind::Listener, &id, || {
-                listener::delete(ctx, &id)
+    for (lb, l) in &o.balancers {
+        let arn = lb.load_balancer_arn().unwrap_or_default();
+        if let Some(id) = l.as_ref().and_then(|l| l.listener_arn()) {
+            delete_one(ctx, &mut t, Kind::Listener, id, || {
+                listener::delete(ctx, id)
             })
             .await;
         }
-        delete_one(ctx, &mut t, Kind::LoadBalancer, &arn, || {
-            load_balancer::delete(ctx, &arn)
+        delete_one(ctx, &mut t, Kind::LoadBalancer, arn, || {
+            load_balancer::delete(ctx, arn)
         })
         .await;
     }
-    let tgs = target_group::find(ctx).await.map(Vec::from_iter);
-    for tg in t.found(Kind::TargetGroup, tgs) {
-        let id = tg.target_group_arn.unwrap_or_default();
-        delete_one(ctx, &mut t, Kind::TargetGroup, &id, || {
-            target_group::delete(ctx, &id)
+    for tg in &o.target_groups {
+        let id = tg.target_group_arn().unwrap_or_default();
+        delete_one(ctx, &mut t, Kind::TargetGroup, id, || {
+            target_group::delete(ctx, id)
         })
         .await;
     }
     t
 }
 
-/// Deletes everything the installation owns, in reverse dependency order; every owned copy
-/// of a kind (a create retried behind our back) goes too.
+/// Deletes everything the installation owns in the region, whatever its name, in reverse
+/// dependency order; every owned copy of a kind (a create retried behind our back) goes too.
+/// Then looks again: anything of the installation that appeared meanwhile (made by a request
+/// of an interrupted run still in flight) is left behind, by name.
 pub(crate) async fn destroy(ctx: &Ctx<'_>) -> Teardown {
-    let mut t = Teardown::default();
+    let found = search(ctx).await;
+    let mut t = Teardown {
+        not_ours: found.not_ours,
+        ..Teardown::default()
+    };
+    for (kind, e) in &found.failed {
+        t.left(*kind, None, e);
+    }
+    let o = found.owned;
     // Machines and the load balancer chain first, concurrently: they hold addresses in the
     // subnet and security group.
-    let (m, b) = future::join(destroy_machines(ctx), destroy_balancer(ctx)).await;
+    let (m, b) = future::join(
+        destroy_machines(ctx, &o.instances),
+        destroy_balancer(ctx, &o),
+    )
+    .await;
     t.extend(m);
     t.extend(b);
 
-    let vpcs = t.found(Kind::Vpc, vpc::find(ctx, Which::All).await);
-    let tables = route_table::find(ctx, Which::All, None).await;
-    for rt in t.found(Kind::RouteTable, tables) {
-        let id = rt.route_table_id.clone().unwrap_or_default();
-        for (assoc, _) in route_table::subnet_associations(&rt) {
-            if let Err(e) = route_table::disassociate(ctx, &id, &assoc).await {
-                t.left(Kind::RouteTable, Some(&id), &e);
+    for rt in &o.route_tables {
+        let id = rt.route_table_id().unwrap_or_default();
+        for (assoc, _) in route_table::subnet_associations(rt) {
+            if let Err(e) = route_table::disassociate(ctx, id, &assoc).await {
+                t.left(Kind::RouteTable, Some(id), &e);
             }
         }
-        delete_one(ctx, &mut t, Kind::RouteTable, &id, || {
-            route_table::delete(ctx, &id)
+        delete_one(ctx, &mut t, Kind::RouteTable, id, || {
+            route_table::delete(ctx, id)
         })
         .await;
     }
-    let gateways = internet_gateway::find(ctx, Which::All).await;
-    for g in t.found(Kind::InternetGateway, gateways) {
-        let id = g.internet_gateway_id.clone().unwrap_or_default();
-        for v in internet_gateway::attached_vpcs(&g) {
+    for g in &o.gateways {
+        let id = g.internet_gateway_id().unwrap_or_default();
+        for v in internet_gateway::attached_vpcs(g) {
             // Detaching fails while instances or a deleted load balancer's interfaces still
             // hold public addresses: retry.
             let detached = ctx
                 .retry_on(
                     Kind::InternetGateway,
-                    &id,
+                    id,
                     DEPENDENCY_CODES,
                     Pace::Teardown,
-                    || internet_gateway::detach(ctx, &id, &v),
+                    || internet_gateway::detach(ctx, id, &v),
                 )
                 .await;
             if let Err(e) = detached {
-                t.left(Kind::InternetGateway, Some(&id), &e);
+                t.left(Kind::InternetGateway, Some(id), &e);
             }
         }
-        delete_one(ctx, &mut t, Kind::InternetGateway, &id, || {
-            internet_gateway::delete(ctx, &id)
+        delete_one(ctx, &mut t, Kind::InternetGateway, id, || {
+            internet_gateway::delete(ctx, id)
         })
         .await;
     }
-    for s in t.found(Kind::Subnet, subnet::find(ctx, Which::All, None).await) {
-        let id = s.subnet_id.unwrap_or_default();
-        delete_one(ctx, &mut t, Kind::Subnet, &id, || subnet::delete(ctx, &id)).await;
+    for s in &o.subnets {
+        let id = s.subnet_id().unwrap_or_default();
+        delete_one(ctx, &mut t, Kind::Subnet, id, || subnet::delete(ctx, id)).await;
     }
-    let groups = security_group::find(ctx, Which::All, None).await;
-    for g in t.found(Kind::SecurityGroup, groups) {
-        let id = g.group_id.unwrap_or_default();
-        delete_one(ctx, &mut t, Kind::SecurityGroup, &id, || {
-            security_group::delete(ctx, &id)
+    for g in &o.groups {
+        let id = g.group_id().unwrap_or_default();
+        delete_one(ctx, &mut t, Kind::SecurityGroup, id, || {
+            security_group::delete(ctx, id)
         })
         .await;
     }
-    for d in t.found(Kind::DhcpOptions, dhcp_options::find(ctx, Which::All).await) {
-        let id = d.dhcp_options_id.unwrap_or_default();
-        let associated: Vec<String> = vpcs
+    for d in &o.dhcp {
+        let id = d.dhcp_options_id().unwrap_or_default();
+        let associated: Vec<String> = o
+            .vpcs
             .iter()
-            .filter(|v| v.dhcp_options_id.as_deref() == Some(id.as_str()))
+            .filter(|v| v.dhcp_options_id() == Some(id))
             .filter_map(|v| v.vpc_id.clone())
             .collect();
-        delete_one(ctx, &mut t, Kind::DhcpOptions, &id, || {
-            dhcp_options::delete(ctx, &id, &associated)
+        delete_one(ctx, &mut t, Kind::DhcpOptions, id, || {
+            dhcp_options::delete(ctx, id, &associated)
         })
         .await;
     }
-    for v in &vpcs {
-        let id = v.vpc_id.clone().unwrap_or_default();
-        delete_one(ctx, &mut t, Kind::Vpc, &id, || vpc::delete(ctx, &id)).await;
+    for v in &o.vpcs {
+        let id = v.vpc_id().unwrap_or_default();
+        delete_one(ctx, &mut t, Kind::Vpc, id, || vpc::delete(ctx, id)).await;
     }
-    let key = key_pair::find(ctx).await.map(Vec::from_iter);
-    if !t.found(Kind::KeyPair, key).is_empty() {
-        let name = ctx.spec.cluster.clone();
-        delete_one(ctx, &mut t, Kind::KeyPair, &name, || {
-            key_pair::delete(ctx, &name)
+    for k in &o.key_pairs {
+        let name = k.key_name().unwrap_or_default();
+        delete_one(ctx, &mut t, Kind::KeyPair, name, || {
+            key_pair::delete(ctx, name)
         })
         .await;
+    }
+    if t.left.is_empty() {
+        let again = search(ctx).await;
+        for (kind, e) in &again.failed {
+            t.left(*kind, None, e);
+        }
+        for f in again.owned.list() {
+            if !t.deleted.iter().any(|d| d.kind == f.kind && d.id == f.id) {
+                t.left.push(LeftBehind {
+                    kind: f.kind,
+                    id: Some(f.id),
+                    reason: "appeared while `down` ran (made by a request still in flight?): run `down` again".into(),
+                });
+            }
+        }
     }
     t
 }

@@ -159,13 +159,10 @@ impl InfraSpec {
     /// [`Error::Spec`] naming the first offending field.
     pub fn validate(&self) -> Result<()> {
         validate_cluster_name(&self.cluster)?;
-        if let Some(r) = &self.region {
-            let ok = !r.is_empty()
-                && r.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-            if !ok {
-                return Err(Error::spec("region", format!("{r:?} is not a region name")));
-            }
+        if let Some(r) = &self.region
+            && !is_region_name(r)
+        {
+            return Err(Error::spec("region", format!("{r:?} is not a region name")));
         }
         if self.vpc_cidr != self.vpc_cidr.trunc() {
             return Err(Error::spec(
@@ -367,6 +364,13 @@ fn validate_node_name(name: &str) -> std::result::Result<(), String> {
             "{name:?}: use 1-63 characters a-z, 0-9 and '-' (it becomes a hostname)"
         ))
     }
+}
+
+/// Whether `r` can be a region name (`us-east-2`): lowercase letters, digits and dashes.
+pub(crate) fn is_region_name(r: &str) -> bool {
+    !r.is_empty()
+        && r.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 #[cfg(test)]

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::context::Kind;
 use crate::error::{Error, Result};
-use crate::spec::Role;
+use crate::spec::{Role, is_region_name};
 
 /// The state file's name inside the cluster folder.
 pub const STATE_FILE: &str = "state.json";
@@ -99,6 +100,22 @@ impl InfraState {
             || !self.instances.is_empty()
     }
 
+    /// The field holding the ID of `kind`, for the kinds with one.
+    pub(crate) fn id_mut(&mut self, kind: Kind) -> Option<&mut Option<String>> {
+        Some(match kind {
+            Kind::Vpc => &mut self.vpc_id,
+            Kind::DhcpOptions => &mut self.dhcp_options_id,
+            Kind::Subnet => &mut self.subnet_id,
+            Kind::InternetGateway => &mut self.internet_gateway_id,
+            Kind::RouteTable => &mut self.route_table_id,
+            Kind::SecurityGroup => &mut self.security_group_id,
+            Kind::LoadBalancer => &mut self.load_balancer_arn,
+            Kind::TargetGroup => &mut self.target_group_arn,
+            Kind::Listener => &mut self.listener_arn,
+            _ => return None,
+        })
+    }
+
     /// The Kubernetes API endpoint (the load balancer's DNS name), once it exists.
     pub fn api_endpoint(&self) -> Option<&str> {
         self.load_balancer_dns_name.as_deref()
@@ -129,6 +146,16 @@ pub fn load_state(dir: &Path) -> Result<Option<InfraState>> {
                 "not a valid state file ({e}); `down` still finds the cluster by its tags, or restore the file"
             ),
         })
+}
+
+/// The region the state file at `path` records, read even from a file [`load_state`] refuses
+/// (a field of the wrong type, another cluster's state): where the cluster's resources may
+/// be. `None` when the file cannot be read, is not JSON, or names no region.
+pub fn recorded_region(path: &Path) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let region = value.get("region")?.as_str()?;
+    is_region_name(region).then(|| region.to_string())
 }
 
 /// Writes `<dir>/state.json` whole (temp file + rename), mode 0600; creates `dir` (0700) if
@@ -174,5 +201,26 @@ mod tests {
         save_state(tmp.path(), &s).unwrap();
         assert_eq!(load_state(tmp.path()).unwrap(), Some(s.clone()));
         assert_eq!(s.api_endpoint(), Some("c-1.elb"));
+    }
+
+    #[test]
+    fn the_region_is_read_from_files_load_state_refuses() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(STATE_FILE);
+        for (text, region) in [
+            (
+                r#"{"cluster": "c", "region": "eu-west-1", "vpc_id": 5}"#,
+                Some("eu-west-1"),
+            ),
+            (r#"{"region": "us-east-2"}"#, Some("us-east-2")),
+            (r#"{"region": "../../etc"}"#, None),
+            (r#"{"region": 5}"#, None),
+            ("{ not json", None),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(recorded_region(&path).as_deref(), region, "{text}");
+        }
+        assert!(load_state(tmp.path()).is_err());
+        assert_eq!(recorded_region(&tmp.path().join("missing")), None);
     }
 }

@@ -73,18 +73,10 @@ impl Tags {
             .build()
     }
 
-    /// Filters: owned by this installation and named after the cluster.
-    pub(crate) fn filters(&self) -> Vec<Filter> {
-        vec![self.owner_filter(), filter("tag:Name", &self.name)]
-    }
-
-    /// [`Tags::filters`], inside `vpc_id` when given.
-    pub(crate) fn filters_in(&self, vpc_id: Option<&str>) -> Vec<Filter> {
-        let mut f = self.filters();
-        if let Some(v) = vpc_id {
-            f.push(filter("vpc-id", v));
-        }
-        f
+    /// Filter: named after the cluster (`up` adopts only what has the cluster's name; `down`
+    /// goes by the installation tag alone, as the cluster may have been renamed since).
+    pub(crate) fn name_filter(&self) -> Filter {
+        filter("tag:Name", &self.name)
     }
 
     /// Filter: owned by this installation.

@@ -8,15 +8,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_ec2::config::Credentials;
+use aws_config::SdkConfig;
 use aws_sdk_ec2::types::{Filter, InstanceAttributeName, VpcAttributeName};
 use base64::Engine;
 use k8s_aws_infra::{
     Action, Error, Infra, InfraSpec, InfraState, Kind, Progress, Timeouts, key_path,
 };
 use k8s_hard_tests::aws_timing::{AwsTiming, Stalled, Timing};
-use k8s_hard_tests::moto::{ACCESS_KEY_ID, Moto, REGION, SECRET_ACCESS_KEY, UBUNTU_IMAGE_NAME};
+use k8s_hard_tests::moto::{Moto, REGION, UBUNTU_IMAGE_NAME};
 
 const OWNER: &str = "k8s-hard/cluster";
 const INSTALLATION: &str = "k8s-hard/installation";
@@ -29,14 +28,7 @@ async fn sdk(moto: &Moto) -> SdkConfig {
 /// so that nothing of the machine's own AWS setup is read (no `~/.aws` files, no `AWS_*`
 /// variables, no instance metadata).
 async fn sdk_at(url: &str) -> SdkConfig {
-    SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(url)
-        .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
-            Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "tests"),
-        ))
-        .build()
+    k8s_hard_tests::aws_owned::sdk(url, REGION)
 }
 
 /// Short bounds: every wait in these tests is over in seconds.
@@ -98,124 +90,7 @@ async fn owned(sdk: &SdkConfig, cluster: &str) -> BTreeSet<String> {
 }
 
 async fn owned_by_installation(sdk: &SdkConfig, installation: &str) -> BTreeSet<String> {
-    let ec2 = aws_sdk_ec2::Client::new(sdk);
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
-    let mut out = BTreeSet::new();
-    let f = owned_by(installation);
-    for v in ec2
-        .describe_vpcs()
-        .filters(f.clone())
-        .send()
-        .await
-        .unwrap()
-        .vpcs()
-    {
-        out.insert(format!("vpc {}", v.vpc_id().unwrap()));
-    }
-    for d in ec2
-        .describe_dhcp_options()
-        .filters(f.clone())
-        .send()
-        .await
-        .unwrap()
-        .dhcp_options()
-    {
-        out.insert(format!("dhcp {}", d.dhcp_options_id().unwrap()));
-    }
-    for s in ec2
-        .describe_subnets()
-        .filters(f.clone())
-        .send()
-        .await
-        .unwrap()
-        .subnets()
-    {
-        out.insert(format!("subnet {}", s.subnet_id().unwrap()));
-    }
-    for g in ec2
-        .describe_internet_gateways()
-        .filters(f.clone())
-        .send()
-        .await
-        .unwrap()
-        .internet_gateways()
-    {
-        out.insert(format!("igw {}", g.internet_gateway_id().unwrap()));
-    }
-    for t in ec2
-        .describe_route_tables()
-        .filters(f.clone())
-        .send()
-        .await
-        .unwrap()
-        .route_tables()
-    {
-        out.insert(format!("rtb {}", t.route_table_id().unwrap()));
-    }
-    for g in ec2
-        .describe_security_groups()
-        .filters(f.clone())
-        .send()
-        .await
-        .unwrap()
-        .security_groups()
-    {
-        out.insert(format!("sg {}", g.group_id().unwrap()));
-    }
-    for r in ec2
-        .describe_instances()
-        .filters(f.clone())
-        .send()
-        .await
-        .unwrap()
-        .reservations()
-    {
-        for i in r.instances() {
-            let state = i.state().and_then(|s| s.name()).unwrap().as_str();
-            if state != "terminated" {
-                out.insert(format!("instance {}", i.instance_id().unwrap()));
-            }
-        }
-    }
-    for k in ec2
-        .describe_key_pairs()
-        .filters(f.clone())
-        .send()
-        .await
-        .unwrap()
-        .key_pairs()
-    {
-        out.insert(format!("key {}", k.key_name().unwrap()));
-    }
-    // ELBv2 has no tag filter: every load balancer and target group, then their tags.
-    let tagged = |arn: String| {
-        let elb = elb.clone();
-        async move {
-            let tags = elb
-                .describe_tags()
-                .resource_arns(&arn)
-                .send()
-                .await
-                .unwrap();
-            tags.tag_descriptions()
-                .iter()
-                .flat_map(|d| d.tags())
-                .any(|t| t.key() == Some(INSTALLATION) && t.value() == Some(installation))
-        }
-    };
-    let lbs = elb.describe_load_balancers().send().await.unwrap();
-    for lb in lbs.load_balancers() {
-        if tagged(lb.load_balancer_arn().unwrap().to_string()).await {
-            out.insert(format!("lb {}", lb.load_balancer_name().unwrap()));
-        }
-    }
-    let tgs = elb.describe_target_groups().send().await.unwrap();
-    for tg in tgs.target_groups() {
-        if tagged(tg.target_group_arn().unwrap().to_string()).await {
-            out.insert(format!("tg {}", tg.target_group_name().unwrap()));
-        }
-    }
-    out
+    k8s_hard_tests::aws_owned::owned(sdk, installation).await
 }
 
 /// Checks every resource `up` made, with describe calls.
@@ -929,8 +804,8 @@ async fn two_installations_with_one_name_never_touch_each_other() {
         .await
         .unwrap();
     let before = owned(&sdk, "twin").await;
-    // vpc, dhcp, subnet, igw, route table, sg, lb, tg, key, 2 instances
-    assert_eq!(before.len(), 11, "{before:?}");
+    // vpc, dhcp, subnet, igw, route table, sg, lb, listener, tg, key, 2 instances
+    assert_eq!(before.len(), 12, "{before:?}");
 
     // The second installation: plan and up stop before any change, naming the fix.
     let calls = infra.calls();
@@ -999,8 +874,14 @@ async fn a_state_in_another_region_is_refused_before_any_call() {
         Err(Error::RegionChanged { .. })
     ));
     assert_eq!(infra.calls().total(), 0);
-    // Once `down` emptied the state, the region is free to change.
+    // A state that names the region pins it even without resources (recorded before `up`'s
+    // first change); once `down` emptied the state, the region is free to change.
     state.vpc_id = None;
+    assert!(matches!(
+        infra.plan(&s, &state, dir.path()).await,
+        Err(Error::RegionChanged { .. })
+    ));
+    let state = InfraState::new("moved");
     infra.plan(&s, &state, dir.path()).await.unwrap();
 }
 

@@ -60,6 +60,29 @@ pub enum Error {
         /// The cluster it names.
         named: String,
     },
+    /// `state.json` records resources of another installation than `cluster.yaml` names.
+    #[error("{state} records installation {recorded}, but {spec} names {named}")]
+    StateOfAnotherInstallation {
+        /// The state file.
+        state: PathBuf,
+        /// The installation it records.
+        recorded: String,
+        /// The cluster.yaml.
+        spec: PathBuf,
+        /// The installation it names.
+        named: String,
+    },
+    /// An unusable `state.json` could not be set aside.
+    #[error("cannot move {path} aside to {to}")]
+    SetAside {
+        /// The state file.
+        path: PathBuf,
+        /// Where it was to go.
+        to: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The cluster has no API endpoint yet (kubeconfigs for remote clients need it).
     #[error(
         "the cluster's API endpoint is not known yet: run `k8s-hard infra up` (it records the load balancer's DNS name), or set api.endpoint in {path}"

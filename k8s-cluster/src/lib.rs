@@ -52,6 +52,7 @@ mod layout;
 mod steps;
 mod up;
 
+pub use aws::{DownScope, DownState, InfraDown, SET_ASIDE_PREFIX};
 pub use cluster::{
     Api, Aws, Cluster, ClusterSpec, InitOptions, Network, NodeEntry, NodeGroup, Pki, ResolvedNode,
     Ssh, SubjectFields, aws_domain, aws_hostname, infra_node_name, render_default,

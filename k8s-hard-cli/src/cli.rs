@@ -361,8 +361,9 @@ pub struct DownArgs {
     #[arg(long, short)]
     pub yes: bool,
     /// Also delete the local pki/, kubeconfigs/, encryption-config.yaml,
-    /// encryption-keys.retired.yaml, ssh/ and state.json (cluster.yaml stays), once AWS has
-    /// nothing left.
+    /// encryption-keys.retired.yaml, ssh/ and state.json (cluster.yaml and state files set
+    /// aside stay), once AWS has nothing left; ssh/ stays while a set-aside state file names no
+    /// readable region (machines may still need it).
     #[arg(long)]
     pub purge: bool,
     #[command(flatten)]

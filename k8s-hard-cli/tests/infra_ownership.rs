@@ -7,69 +7,19 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_ec2::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange};
-use common::{aws_command, init_with, json};
+use common::{init_small as init, installation, json, k8s_at};
+use k8s_hard_tests::aws_owned::sdk;
 use k8s_hard_tests::aws_timing::Stalled;
-use k8s_hard_tests::moto::{ACCESS_KEY_ID, Moto, REGION, SECRET_ACCESS_KEY, UBUNTU_IMAGE_NAME};
+use k8s_hard_tests::moto::{Moto, REGION};
 use predicates::prelude::*;
-
-/// `k8s-hard --dir DIR ARGS` with dummy credentials, every AWS call to `url`.
-fn k8s_at(dir: &Path, url: &str, args: &[&str]) -> assert_cmd::Command {
-    let mut cmd = aws_command(dir);
-    cmd.args(args).arg("--endpoint-url").arg(url);
-    assert_cmd::Command::from_std(cmd)
-}
 
 fn k8s(dir: &Path, args: &[&str]) -> assert_cmd::Command {
     k8s_at(dir, Moto::shared().url(), args)
 }
 
-fn init(dir: &Path, name: &str) {
-    init_with(
-        dir,
-        &[
-            "--name",
-            name,
-            "--region",
-            REGION,
-            "--masters",
-            "1",
-            "--workers",
-            "1",
-        ],
-        &[(
-            "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*",
-            UBUNTU_IMAGE_NAME,
-        )],
-    );
-}
-
-/// The `installation_id:` line of DIR/cluster.yaml.
-fn installation(dir: &Path) -> String {
-    let text = std::fs::read_to_string(dir.join("cluster.yaml")).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("installation_id: "))
-        .unwrap_or_else(|| panic!("no installation_id in {text}"))
-        .to_string()
-}
-
 fn ec2() -> aws_sdk_ec2::Client {
-    // Field by field: nothing of the machine's own AWS setup (~/.aws, AWS_*) is read.
-    let sdk = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(Moto::shared().url())
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            ACCESS_KEY_ID,
-            SECRET_ACCESS_KEY,
-            None,
-            None,
-            "tests",
-        )))
-        .build();
-    aws_sdk_ec2::Client::new(&sdk)
+    aws_sdk_ec2::Client::new(&sdk(Moto::shared().url(), REGION))
 }
 
 /// The IDs of the VPCs (or instances, not terminated) tagged with `installation`.

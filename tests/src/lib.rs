@@ -8,6 +8,7 @@
 //! scripts/test"]`: a plain `cargo test` runs the others, `scripts/test` runs all
 //! (`--include-ignored`).
 
+pub mod aws_owned;
 pub mod aws_timing;
 pub mod cloud_init;
 pub mod control_plane;

@@ -64,14 +64,13 @@ pub(crate) async fn find(
             .dhcp_options
             .unwrap_or_default())
     };
-    let filters = ctx.tags.filters();
     let sid = ctx.state.dhcp_options_id.as_deref();
     find_ec2(
         ctx,
         KIND,
         which,
         sid,
-        filters,
+        None,
         describe,
         |d| d.tags(),
         |d| d.dhcp_options_id(),
@@ -136,7 +135,7 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, vpc: &Vpc) -> Result<DhcpOptions> {
                     Error::missing(KIND.to_string(), "CreateDhcpOptions", "DhcpOptionsId")
                 })?
                 .to_string();
-            ctx.created(KIND, &id);
+            ctx.created(KIND, &id)?;
             // AWS echoes the tags given at creation; an emulator that ignored them (moto does
             // for this call) gets them set explicitly, or the set could never be found again.
             if !ctx.tags.owns(d.tags()) {

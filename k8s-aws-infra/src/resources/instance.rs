@@ -15,6 +15,7 @@ use crate::resources::key_pair::KeyPair;
 use crate::resources::security_group::SecurityGroup;
 use crate::resources::subnet::Subnet;
 use crate::spec::{NodeSpec, Role, new_installation_id};
+use crate::state::InstanceState;
 use crate::tags::{NODE_TAG_KEY, filter, tag_value};
 
 const KIND: Kind = Kind::Instance;
@@ -339,7 +340,19 @@ async fn ensure_one(
         .first()
         .ok_or_else(|| Error::missing(format!("{KIND} {name}"), "RunInstances", "Instances"))?;
     let inst = Instance::from_aws(&node.name, role, i);
-    ctx.created(KIND, &inst.id);
+    ctx.created(KIND, &inst.id)?;
+    ctx.record(|s| {
+        s.instances.insert(
+            inst.node.clone(),
+            InstanceState {
+                id: inst.id.clone(),
+                role,
+                private_ip: inst.private_ip.clone(),
+                public_ip: None,
+                public_dns: None,
+            },
+        );
+    })?;
     if i.source_dest_check() != Some(false) {
         source_dest_off(ctx, &inst.id).await?;
     }

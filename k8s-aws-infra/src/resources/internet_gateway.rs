@@ -41,14 +41,13 @@ pub(crate) async fn find(
             .internet_gateways
             .unwrap_or_default())
     };
-    let filters = ctx.tags.filters();
     let sid = ctx.state.internet_gateway_id.as_deref();
     find_ec2(
         ctx,
         KIND,
         which,
         sid,
-        filters,
+        None,
         describe,
         |g| g.tags(),
         |g| g.internet_gateway_id(),
@@ -101,7 +100,7 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, vpc: &Vpc) -> Result<InternetGateway> 
                         "InternetGatewayId",
                     )
                 })?;
-            ctx.created(KIND, &id);
+            ctx.created(KIND, &id)?;
             (id, false)
         }
     };

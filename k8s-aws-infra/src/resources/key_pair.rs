@@ -54,6 +54,19 @@ pub(crate) async fn find(ctx: &Ctx<'_>) -> Result<Option<aws_sdk_ec2::types::Key
     Ok(Some(k))
 }
 
+/// Every key pair of this installation in the region, whatever its name (for `down`: the
+/// cluster may have been renamed since `up`).
+pub(crate) async fn find_owned(ctx: &Ctx<'_>) -> Result<Vec<aws_sdk_ec2::types::KeyPairInfo>> {
+    let out = ctx
+        .ec2
+        .describe_key_pairs()
+        .filters(ctx.tags.owner_filter())
+        .send()
+        .await
+        .map_err(aws(KIND.to_string(), "DescribeKeyPairs"))?;
+    Ok(out.key_pairs.unwrap_or_default())
+}
+
 /// Finds or creates the key pair; a new one's private key is written to disk.
 ///
 /// # Errors
@@ -129,11 +142,23 @@ async fn import(ctx: &Ctx<'_>, name: String, path: PathBuf) -> Result<KeyPair> {
         .send()
         .await
         .map_err(aws(KIND.to_string(), "ImportKeyPair"))?;
-    ctx.created(KIND, out.key_pair_id().unwrap_or(&name));
-    Ok(KeyPair {
-        name,
-        path: Some(path),
-    })
+    ctx.created(KIND, out.key_pair_id().unwrap_or(&name))?;
+    recorded(
+        ctx,
+        KeyPair {
+            name,
+            path: Some(path),
+        },
+    )
+}
+
+/// Records the key pair in the state (`up` calls it once the private key is on disk).
+fn recorded(ctx: &Ctx<'_>, key: KeyPair) -> Result<KeyPair> {
+    ctx.record(|s| {
+        s.key_pair_name = Some(key.name.clone());
+        s.key_path.clone_from(&key.path);
+    })?;
+    Ok(key)
 }
 
 /// The `ssh-rsa AAAA...` / `ssh-ed25519 AAAA...` line of a private key file: PKCS#1
@@ -267,14 +292,15 @@ async fn create(ctx: &Ctx<'_>, name: String, path: Option<PathBuf>) -> Result<Ke
         .send()
         .await
         .map_err(aws(KIND.to_string(), "CreateKeyPair"))?;
-    ctx.created(KIND, out.key_pair_id().unwrap_or(&name));
+    let id = out.key_pair_id().unwrap_or(&name).to_string();
     let material = out.key_material.unwrap_or_default();
     if let Err(e) = write_key(p, material.as_bytes()) {
         // The private key exists nowhere else: without the file the key pair is useless.
         let _ = ctx.ec2.delete_key_pair().key_name(&name).send().await;
         return Err(e);
     }
-    Ok(KeyPair { name, path })
+    ctx.created(KIND, &id)?;
+    recorded(ctx, KeyPair { name, path })
 }
 
 fn write_key(path: &Path, material: &[u8]) -> Result<()> {

@@ -111,7 +111,7 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, lb: &LoadBalancer, tg: &TargetGroup) -
         .and_then(|l| l.listener_arn())
         .ok_or_else(|| Error::missing(KIND.to_string(), "CreateListener", "ListenerArn"))?
         .to_string();
-    ctx.created(KIND, &arn);
+    ctx.created(KIND, &arn)?;
     Ok(arn)
 }
 

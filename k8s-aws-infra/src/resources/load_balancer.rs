@@ -6,9 +6,8 @@ use aws_sdk_elasticloadbalancingv2::types::{
 
 use crate::context::{Action, Ctx, Kind, PLANNED};
 use crate::error::{Error, Result, aws};
-use crate::resources::find_elb;
 use crate::resources::subnet::Subnet;
-use crate::tags::INSTALLATION_TAG_KEY;
+use crate::resources::{ElbFound, ElbQuery, find_elb, find_elb_owned};
 
 const KIND: Kind = Kind::LoadBalancer;
 
@@ -21,61 +20,56 @@ pub(crate) struct LoadBalancer {
     pub(crate) active: bool,
 }
 
-/// The tags of an ELBv2 resource.
-pub(crate) struct ElbTags {
-    /// It carries this installation's tag.
-    pub(crate) owned: bool,
-    /// Every tag, `(key, value)`.
-    pub(crate) all: Vec<(String, String)>,
-}
-
-/// The tags of the ELBv2 resource `arn`.
-pub(crate) async fn elb_tags(ctx: &Ctx<'_>, kind: Kind, arn: &str) -> Result<ElbTags> {
-    let out = ctx
-        .follow_up(&[(kind, arn)], || async {
-            ctx.elb
-                .describe_tags()
-                .resource_arns(arn)
-                .send()
-                .await
-                .map_err(aws(format!("{kind} {arn}"), "DescribeTags"))
-        })
-        .await?;
-    let all: Vec<(String, String)> = out
-        .tag_descriptions()
-        .iter()
-        .filter(|d| d.resource_arn() == Some(arn))
-        .flat_map(|d| d.tags())
-        .map(|t| {
-            (
-                t.key().unwrap_or_default().to_string(),
-                t.value().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
-    let owned = all
-        .iter()
-        .any(|(k, v)| k == INSTALLATION_TAG_KEY && *v == ctx.tags.installation);
-    Ok(ElbTags { owned, all })
+/// One `DescribeLoadBalancers` call.
+async fn describe(
+    ctx: &Ctx<'_>,
+    query: ElbQuery,
+) -> Result<(
+    Vec<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>,
+    Option<String>,
+)> {
+    let req = ctx.elb.describe_load_balancers();
+    let req = match query {
+        ElbQuery::Arn(a) => req.load_balancer_arns(a),
+        ElbQuery::Name(n) => req.names(n),
+        ElbQuery::Page(m) => req.set_marker(m),
+    };
+    let out = req
+        .send()
+        .await
+        .map_err(aws(KIND.to_string(), "DescribeLoadBalancers"))?;
+    Ok((out.load_balancers.unwrap_or_default(), out.next_marker))
 }
 
 /// Finds the load balancer by the state's ARN, else by name; checks the ownership tag.
 pub(crate) async fn find(
     ctx: &Ctx<'_>,
 ) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>> {
-    let describe = |arn: Option<String>, name: Option<String>| async move {
-        let req = ctx
-            .elb
-            .describe_load_balancers()
-            .set_load_balancer_arns(arn.map(|a| vec![a]));
-        let out = req.set_names(name.map(|n| vec![n])).send().await;
-        Ok(out
-            .map_err(aws(KIND.to_string(), "DescribeLoadBalancers"))?
-            .load_balancers
-            .unwrap_or_default())
-    };
     let sid = ctx.state.load_balancer_arn.as_deref();
-    find_elb(ctx, KIND, sid, describe, |l| l.load_balancer_arn()).await
+    find_elb(
+        ctx,
+        KIND,
+        sid,
+        |q| describe(ctx, q),
+        |l| l.load_balancer_arn(),
+    )
+    .await
+}
+
+/// Every load balancer of this installation in the region, whatever its name (for `down`).
+pub(crate) async fn find_owned(
+    ctx: &Ctx<'_>,
+) -> Result<ElbFound<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>> {
+    let sid = ctx.state.load_balancer_arn.as_deref();
+    find_elb_owned(
+        ctx,
+        KIND,
+        sid,
+        |q| describe(ctx, q),
+        |l| l.load_balancer_arn(),
+        |l| l.load_balancer_name(),
+    )
+    .await
 }
 
 fn is_active(lb: &aws_sdk_elasticloadbalancingv2::types::LoadBalancer) -> bool {
@@ -145,7 +139,8 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, subnet: &Subnet, vpc_id: &str) -> Resu
         .load_balancer_arn()
         .ok_or_else(|| Error::missing(KIND.to_string(), "CreateLoadBalancer", "LoadBalancerArn"))?
         .to_string();
-    ctx.created(KIND, &arn);
+    ctx.created(KIND, &arn)?;
+    ctx.record(|s| s.load_balancer_dns_name.clone_from(&lb.dns_name))?;
     Ok(LoadBalancer {
         active: is_active(&lb),
         dns_name: lb.dns_name,

@@ -80,7 +80,7 @@ pub(crate) async fn ensure(
                         .map_err(aws(id.clone(), "CreateRoute"))
                 })
                 .await?;
-                ctx.created(KIND, &format!("{dest} -> {instance_id}"));
+                ctx.created(KIND, &format!("{dest} -> {instance_id}"))?;
             }
             Ok::<_, crate::Error>(())
         });

@@ -39,14 +39,13 @@ pub(crate) async fn find(
             .route_tables
             .unwrap_or_default())
     };
-    let filters = ctx.tags.filters_in(vpc_id);
     let sid = ctx.state.route_table_id.as_deref();
     find_ec2(
         ctx,
         KIND,
         which,
         sid,
-        filters,
+        vpc_id,
         describe,
         |t| t.tags(),
         |t| t.route_table_id(),
@@ -138,7 +137,7 @@ pub(crate) async fn ensure(
                 .ok_or_else(|| {
                     Error::missing(KIND.to_string(), "CreateRouteTable", "RouteTableId")
                 })?;
-            ctx.created(KIND, &id);
+            ctx.created(KIND, &id)?;
             (id, Vec::new(), false)
         }
     };

@@ -119,14 +119,13 @@ pub(crate) async fn find(
             .security_groups
             .unwrap_or_default())
     };
-    let filters = ctx.tags.filters_in(vpc_id);
     let sid = ctx.state.security_group_id.as_deref();
     find_ec2(
         ctx,
         KIND,
         which,
         sid,
-        filters,
+        vpc_id,
         describe,
         |g| g.tags(),
         |g| g.group_id(),
@@ -191,7 +190,7 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, vpc: &Vpc) -> Result<SecurityGroup> {
             let id = out.group_id.ok_or_else(|| {
                 Error::missing(KIND.to_string(), "CreateSecurityGroup", "GroupId")
             })?;
-            ctx.created(KIND, &id);
+            ctx.created(KIND, &id)?;
             (id, BTreeSet::new())
         }
     };

@@ -35,13 +35,12 @@ pub(crate) async fn find(
             .subnets
             .unwrap_or_default())
     };
-    let filters = ctx.tags.filters_in(vpc_id);
     find_ec2(
         ctx,
         KIND,
         which,
         ctx.state.subnet_id.as_deref(),
-        filters,
+        vpc_id,
         describe,
         |s| s.tags(),
         |s| s.subnet_id(),
@@ -104,7 +103,7 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, vpc: &Vpc) -> Result<Subnet> {
         .subnet
         .and_then(|s| s.subnet_id)
         .ok_or_else(|| Error::missing(KIND.to_string(), "CreateSubnet", "SubnetId"))?;
-    ctx.created(KIND, &id);
+    ctx.created(KIND, &id)?;
     Ok(Subnet { id, fresh: true })
 }
 

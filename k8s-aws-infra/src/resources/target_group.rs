@@ -6,8 +6,8 @@ use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetDescription, Tar
 
 use crate::context::{Action, Ctx, Kind, PLANNED};
 use crate::error::{Error, Result, aws};
-use crate::resources::find_elb;
 use crate::resources::vpc::Vpc;
+use crate::resources::{ElbFound, ElbQuery, find_elb, find_elb_owned};
 use crate::spec::API_PORT;
 
 const KIND: Kind = Kind::TargetGroup;
@@ -18,23 +18,56 @@ pub(crate) struct TargetGroup {
     pub(crate) arn: String,
 }
 
+/// One `DescribeTargetGroups` call.
+async fn describe(
+    ctx: &Ctx<'_>,
+    query: ElbQuery,
+) -> Result<(
+    Vec<aws_sdk_elasticloadbalancingv2::types::TargetGroup>,
+    Option<String>,
+)> {
+    let req = ctx.elb.describe_target_groups();
+    let req = match query {
+        ElbQuery::Arn(a) => req.target_group_arns(a),
+        ElbQuery::Name(n) => req.names(n),
+        ElbQuery::Page(m) => req.set_marker(m),
+    };
+    let out = req
+        .send()
+        .await
+        .map_err(aws(KIND.to_string(), "DescribeTargetGroups"))?;
+    Ok((out.target_groups.unwrap_or_default(), out.next_marker))
+}
+
 /// Finds the group by the state's ARN, else by name; checks the ownership tag.
 pub(crate) async fn find(
     ctx: &Ctx<'_>,
 ) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::TargetGroup>> {
-    let describe = |arn: Option<String>, name: Option<String>| async move {
-        let req = ctx
-            .elb
-            .describe_target_groups()
-            .set_target_group_arns(arn.map(|a| vec![a]));
-        let out = req.set_names(name.map(|n| vec![n])).send().await;
-        Ok(out
-            .map_err(aws(KIND.to_string(), "DescribeTargetGroups"))?
-            .target_groups
-            .unwrap_or_default())
-    };
     let sid = ctx.state.target_group_arn.as_deref();
-    find_elb(ctx, KIND, sid, describe, |t| t.target_group_arn()).await
+    find_elb(
+        ctx,
+        KIND,
+        sid,
+        |q| describe(ctx, q),
+        |t| t.target_group_arn(),
+    )
+    .await
+}
+
+/// Every target group of this installation in the region, whatever its name (for `down`).
+pub(crate) async fn find_owned(
+    ctx: &Ctx<'_>,
+) -> Result<ElbFound<aws_sdk_elasticloadbalancingv2::types::TargetGroup>> {
+    let sid = ctx.state.target_group_arn.as_deref();
+    find_elb_owned(
+        ctx,
+        KIND,
+        sid,
+        |q| describe(ctx, q),
+        |t| t.target_group_arn(),
+        |t| t.target_group_name(),
+    )
+    .await
 }
 
 /// The registered target IPs.
@@ -136,7 +169,7 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>, vpc: &Vpc) -> Result<TargetGroup> {
                     Error::missing(KIND.to_string(), "CreateTargetGroup", "TargetGroupArn")
                 })?
                 .to_string();
-            ctx.created(KIND, &arn);
+            ctx.created(KIND, &arn)?;
             (arn, BTreeSet::new())
         }
     };

@@ -32,13 +32,12 @@ pub(crate) async fn find(ctx: &Ctx<'_>, which: Which) -> Result<Vec<aws_sdk_ec2:
             .vpcs
             .unwrap_or_default())
     };
-    let filters = ctx.tags.filters();
     find_ec2(
         ctx,
         KIND,
         which,
         ctx.state.vpc_id.as_deref(),
-        filters,
+        None,
         describe,
         |v| v.tags(),
         |v| v.vpc_id(),
@@ -139,7 +138,7 @@ pub(crate) async fn ensure(ctx: &Ctx<'_>) -> Result<Vpc> {
     let id = v
         .vpc_id
         .ok_or_else(|| Error::missing(KIND.to_string(), "CreateVpc", "VpcId"))?;
-    ctx.created(KIND, &id);
+    ctx.created(KIND, &id)?;
     // New VPCs have DNS support on already (AWS default); DNS hostnames are off.
     ctx.follow_up(&[(KIND, &id)], || {
         enable(ctx, &id, VpcAttributeName::EnableDnsHostnames)

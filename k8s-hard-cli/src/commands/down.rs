@@ -8,28 +8,26 @@ use serde_json::json;
 use crate::cli::DownArgs;
 use crate::commands::infra;
 use crate::output::Ui;
-use k8s_cluster::Layout;
+use k8s_cluster::{InfraDown, Layout};
 
 pub fn run(dir: &Path, args: &DownArgs, ui: &Ui) -> Result<bool> {
-    // state.json may be lost or damaged: the cluster is then found by its tags.
-    let cluster = infra::load_for_down(dir, ui)?;
-    let spec = cluster.infra_spec()?;
     let purge_what = format!(
         "the PKI, kubeconfigs, encryption config and SSH key in {}",
         dir.display()
     );
-    if !infra::confirm_down(&spec, args.purge.then_some(purge_what.as_str()), args.yes)? {
-        ui.status("nothing deleted");
+    let also = args.purge.then_some(purge_what.as_str());
+    let Some(outcome) = infra::down(dir, &args.aws, args.yes, also, ui)? else {
         return Ok(true);
-    }
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let report = runtime.block_on(async {
-        let infra = infra::connect(&args.aws, ui).await?;
-        Ok::<_, anyhow::Error>(cluster.infra_down(&infra).await?)
-    })?;
-    let clean = report.left_behind.is_empty();
-    let purged = match (args.purge, clean) {
-        (true, true) => purge(dir)?,
+    };
+    let layout = Layout::new(dir);
+    let purged = match (args.purge, outcome.clean()) {
+        (true, true) => {
+            let keep = (!outcome.verified()).then(|| layout.ssh_dir());
+            if let Some(ssh) = &keep {
+                ui.warn(unverified(&outcome, ssh));
+            }
+            purge(&layout, keep.as_deref())?
+        }
         (true, false) => {
             ui.warn(
                 "local files kept: AWS resources are left behind, and deleting them may still need the key and state",
@@ -44,20 +42,41 @@ pub fn run(dir: &Path, args: &DownArgs, ui: &Ui) -> Result<bool> {
             Vec::new()
         }
     };
-    ui.result(&json!({ "infra": report, "purged": purged }), || {
-        let mut out = infra::down_text(&report);
+    ui.result(&json!({ "infra": outcome, "purged": purged }), || {
+        let mut out = infra::down_text(&outcome);
         for p in &purged {
             out += &format!("removed {}\n", p.display());
         }
         out
     })?;
-    Ok(clean)
+    Ok(outcome.clean())
 }
 
-/// Removes everything `up` generated in `dir`; cluster.yaml stays.
-fn purge(dir: &Path) -> Result<Vec<PathBuf>> {
+/// Why `--purge` keeps the SSH key although `down` left nothing in the regions it searched.
+fn unverified(outcome: &InfraDown, ssh: &Path) -> String {
+    let files: Vec<String> = outcome
+        .unknown_regions
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    format!(
+        "kept {}: {} records no region that can be read, so machines of this installation may still run in a region other than {} and need this key; once none do, remove {} and {} yourself",
+        ssh.display(),
+        files.join(", "),
+        outcome.regions.join(", "),
+        ssh.display(),
+        files.join(", ")
+    )
+}
+
+/// Removes everything `up` generated in the folder but `keep`; cluster.yaml and state files
+/// `down` set aside stay.
+fn purge(layout: &Layout, keep: Option<&Path>) -> Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
-    for path in Layout::new(dir).generated() {
+    for path in layout.generated() {
+        if Some(path.as_path()) == keep {
+            continue;
+        }
         let result = match std::fs::symlink_metadata(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => Err(e),

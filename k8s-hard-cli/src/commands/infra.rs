@@ -7,33 +7,38 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use k8s_aws_infra::{
-    Action, AwsOptions, DownReport, Infra, InfraSpec, Plan, Progress, Status, Timeouts,
-};
+use k8s_aws_infra::{Action, AwsOptions, Infra, Inventory, Plan, Progress, Status, Timeouts};
 
 use crate::cli::{AwsArgs, InfraArgs, InfraCommand};
 use crate::output::{Ui, Waits, fitted_table};
-use k8s_cluster::Cluster;
+use k8s_cluster::{Cluster, DownScope, DownState, InfraDown};
 
 pub fn run(dir: &Path, args: &InfraArgs, ui: &Ui) -> Result<bool> {
-    // `down` must work when state.json is lost or damaged: it finds resources by their tags.
-    let cluster = if matches!(args.command, InfraCommand::Down { .. }) {
-        load_for_down(dir, ui)?
-    } else {
-        Cluster::load(dir)?
+    let task = match args.command {
+        InfraCommand::Down { yes } => {
+            let Some(outcome) = down(dir, &args.aws, yes, None, ui)? else {
+                return Ok(true);
+            };
+            ui.result(&outcome, || down_text(&outcome))?;
+            return Ok(outcome.clean());
+        }
+        InfraCommand::Plan => Task::Plan,
+        InfraCommand::Up => Task::Up,
+        InfraCommand::Status => Task::Status,
     };
+    let cluster = Cluster::load(dir)?;
     let spec = cluster.infra_spec()?;
     let previous = cluster.infra_state();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let infra = connect(&args.aws, ui).await?;
-        match &args.command {
-            InfraCommand::Plan => {
+        match task {
+            Task::Plan => {
                 let plan = infra.plan(&spec, &previous, dir).await?;
                 ui.result(&plan, || plan_text(&plan))?;
                 Ok(true)
             }
-            InfraCommand::Up => {
+            Task::Up => {
                 let report = cluster.infra_up(&infra).await?;
                 if !report.load_balancer_active {
                     infra
@@ -51,35 +56,82 @@ pub fn run(dir: &Path, args: &InfraArgs, ui: &Ui) -> Result<bool> {
                 })?;
                 Ok(true)
             }
-            InfraCommand::Status => {
+            Task::Status => {
                 let status = infra.status(&spec, &previous).await?;
                 ui.result(&status, || status_text(&status))?;
                 Ok(status.ok)
-            }
-            InfraCommand::Down { yes } => {
-                if !confirm_down(&spec, None, *yes)? {
-                    ui.status("nothing deleted");
-                    return Ok(true);
-                }
-                let report = cluster.infra_down(&infra).await?;
-                ui.result(&report, || down_text(&report))?;
-                Ok(report.left_behind.is_empty())
             }
         }
     })
 }
 
-/// The cluster for `down`: a damaged state.json is reported and set aside, and the cluster
-/// is found by its installation tag instead.
-pub fn load_for_down(dir: &Path, ui: &Ui) -> Result<Cluster> {
-    let (cluster, unreadable) = Cluster::load_for_down(dir)?;
-    if let Some(e) = unreadable {
+/// The subcommands that work from a readable state.json.
+enum Task {
+    Plan,
+    Up,
+    Status,
+}
+
+/// `down` and `infra down`: the cluster from cluster.yaml (a state.json that is damaged or
+/// another cluster's is reported, and the resources are found by their installation tag),
+/// the question (what was found, and `also`; without a state.json of this cluster, the
+/// installation ID to type), then the deletion in every region a state file records and in
+/// cluster.yaml's. `None` when the answer was no.
+pub fn down(
+    dir: &Path,
+    aws: &AwsArgs,
+    yes: bool,
+    also: Option<&str>,
+    ui: &Ui,
+) -> Result<Option<InfraDown>> {
+    let scope = Cluster::load_for_down(dir)?;
+    if let DownState::Unusable { reason, .. } = &scope.state {
+        let chain: Vec<String> =
+            std::iter::successors(Some(reason.as_ref() as &dyn std::error::Error), |e| {
+                e.source()
+            })
+            .map(ToString::to_string)
+            .collect();
         ui.warn(format!(
-            "{:#}; finding the cluster's resources by their tags instead",
-            anyhow::Error::from(e)
+            "{}; finding the cluster's resources by their installation tag instead (the file is set aside, not overwritten)",
+            chain.join(": ")
         ));
     }
-    Ok(cluster)
+    if scope.regions.len() > 1 {
+        ui.status(format!(
+            "a state file in {} names another region than {} ({}): searching {}",
+            dir.display(),
+            scope.cluster.path.display(),
+            scope.cluster.spec.region,
+            scope.regions.join(", ")
+        ));
+    }
+    if !yes && !std::io::stdin().is_terminal() {
+        bail!(
+            "refusing to delete cluster {:?} without --yes (stdin is not a terminal to ask)",
+            scope.cluster.spec.name
+        );
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let infra = connect(aws, ui).await?;
+        if !yes {
+            let found = scope.inventory(&infra).await?;
+            if !confirm_down(&scope, &found, also)? {
+                ui.status("nothing deleted");
+                return Ok(None);
+            }
+        }
+        let outcome = scope.down(&infra).await?;
+        if let Some(to) = &outcome.set_aside {
+            ui.status(format!(
+                "moved {} aside to {} (`down --purge` keeps it)",
+                scope.cluster.layout.state_file().display(),
+                to.display()
+            ));
+        }
+        Ok(Some(outcome))
+    })
 }
 
 /// Connects to AWS with the standard chain, reporting the library's progress on `ui`.
@@ -130,25 +182,78 @@ pub async fn connect(args: &AwsArgs, ui: &Ui) -> Result<Infra> {
         }))
 }
 
-/// Asks on the terminal, unless `yes`, whether to delete the cluster's AWS resources and then
-/// `also`; refuses when there is no terminal to ask.
-pub fn confirm_down(spec: &InfraSpec, also: Option<&str>, yes: bool) -> Result<bool> {
-    if yes {
-        return Ok(true);
-    }
-    let cluster = &spec.cluster;
-    if !std::io::stdin().is_terminal() {
-        bail!(
-            "refusing to delete cluster {cluster:?} without --yes (stdin is not a terminal to ask)"
+/// Asks on the terminal whether to delete what `found` lists and then `also`: `y`, or, when
+/// state.json does not record this cluster (everything was found by the installation tag
+/// alone), the installation ID typed out.
+fn confirm_down(scope: &DownScope, found: &[Inventory], also: Option<&str>) -> Result<bool> {
+    let cluster = &scope.cluster.spec;
+    let installation = cluster.installation_id.as_deref().unwrap_or("?");
+    eprint!("{}", found_text(found));
+    let also = also.map(|a| format!(", then {a}")).unwrap_or_default();
+    let what = format!(
+        "delete every AWS resource of cluster {:?} (installation {installation}) in {}{also}",
+        cluster.name,
+        scope.regions.join(", ")
+    );
+    let recorded = matches!(scope.state, DownState::Recorded);
+    if recorded {
+        eprint!("{what}? [y/N] ");
+    } else {
+        eprint!(
+            "{} does not record this cluster: these were found by the installation tag alone.\nTo {what}, type the installation ID (installation_id: in {}): ",
+            scope.cluster.layout.state_file().display(),
+            scope.cluster.path.display()
         );
     }
-    let region = spec.region.as_deref().unwrap_or("?");
-    let also = also.map(|a| format!(", then {a}")).unwrap_or_default();
-    eprint!("delete every AWS resource of cluster {cluster:?} in {region}{also}? [y/N] ");
     std::io::stderr().flush().ok();
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+    let answer = answer.trim();
+    Ok(if recorded {
+        matches!(answer, "y" | "Y" | "yes")
+    } else {
+        answer == installation
+    })
+}
+
+/// What `down` found, region by region, as a table (text from AWS made printable).
+fn found_text(found: &[Inventory]) -> String {
+    let printable = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect()
+    };
+    let cell = |v: &Option<String>| v.as_deref().map_or_else(|| "-".into(), printable);
+    let mut out = String::new();
+    for inv in found {
+        if inv.found.is_empty() {
+            out += &format!("nothing of this installation in {}\n", inv.region);
+        } else {
+            let rows: Vec<Vec<String>> = inv
+                .found
+                .iter()
+                .map(|f| {
+                    vec![
+                        f.kind.to_string(),
+                        crate::output::short_name(&cell(&f.name)),
+                        cell(&f.state),
+                        cell(&f.created),
+                        crate::output::short_id(&printable(&f.id)),
+                    ]
+                })
+                .collect();
+            out += &format!("found in {}:\n", inv.region);
+            out += &fitted_table(&["KIND", "NAME", "STATE", "CREATED", "ID"], &rows);
+        }
+        for n in &inv.not_ours {
+            out += &format!(
+                "not ours, untouched: {} {}\n",
+                n.kind,
+                printable(n.id.as_deref().unwrap_or("-"))
+            );
+        }
+    }
+    out
 }
 
 pub fn plan_text(plan: &Plan) -> String {
@@ -192,7 +297,7 @@ pub fn status_text(status: &Status) -> String {
     out
 }
 
-pub fn down_text(report: &DownReport) -> String {
+pub fn down_text(report: &InfraDown) -> String {
     let mut out = format!("deleted {} resource(s)\n", report.deleted.len());
     for n in &report.not_ours {
         out += &format!(

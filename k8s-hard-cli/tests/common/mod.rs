@@ -150,3 +150,44 @@ pub fn aescbc_keys(config: &serde_json::Value) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// `k8s-hard --dir DIR ARGS` with dummy credentials, every AWS call to `url`.
+#[allow(dead_code)] // only the AWS tests
+pub fn k8s_at(dir: &Path, url: &str, args: &[&str]) -> assert_cmd::Command {
+    let mut cmd = aws_command(dir);
+    cmd.args(args).arg("--endpoint-url").arg(url);
+    assert_cmd::Command::from_std(cmd)
+}
+
+/// `k8s-hard init` of a small cluster (1 master, 1 worker) named `name` in the tests'
+/// region, on an image moto knows.
+#[allow(dead_code)] // only the AWS tests
+pub fn init_small(dir: &Path, name: &str) {
+    init_with(
+        dir,
+        &[
+            "--name",
+            name,
+            "--region",
+            k8s_hard_tests::moto::REGION,
+            "--masters",
+            "1",
+            "--workers",
+            "1",
+        ],
+        &[(
+            "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*",
+            k8s_hard_tests::moto::UBUNTU_IMAGE_NAME,
+        )],
+    );
+}
+
+/// The `installation_id:` of DIR/cluster.yaml.
+#[allow(dead_code)] // only the AWS tests
+pub fn installation(dir: &Path) -> String {
+    let text = std::fs::read_to_string(dir.join("cluster.yaml")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("installation_id: "))
+        .unwrap_or_else(|| panic!("no installation_id in {text}"))
+        .to_string()
+}

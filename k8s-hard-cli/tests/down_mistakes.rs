@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{aws_command, init_small as init, installation, json, k8s_at};
+use common::{aws_command, edit_cluster_yaml, init_small as init, installation, json, k8s_at};
 use k8s_hard_tests::aws_owned::owned_in;
 use k8s_hard_tests::aws_timing::{AwsTiming, Timing};
 use k8s_hard_tests::moto::{Moto, REGION};
@@ -21,14 +21,6 @@ const OTHER_REGION: &str = "us-west-2";
 
 fn k8s(dir: &Path, args: &[&str]) -> assert_cmd::Command {
     k8s_at(dir, Moto::shared().url(), args)
-}
-
-/// Replaces `from` by `to` in DIR/cluster.yaml, as a user's editor would (it must be there).
-fn edit(dir: &Path, from: &str, to: &str) {
-    let path = dir.join("cluster.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains(from), "cluster.yaml has no {from:?}");
-    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
 }
 
 /// What the installation of DIR owns in `region`, by describe calls.
@@ -82,7 +74,7 @@ fn rename_then_down_deletes_every_resource_and_sets_the_state_aside() {
     assert_eq!(kinds(&owned(dir, REGION)), every_kind());
     let old_state = std::fs::read(dir.join("state.json")).unwrap();
 
-    edit(dir, "name: rename-before", "name: rename-after");
+    edit_cluster_yaml(dir, &[("name: rename-before", "name: rename-after")]);
     k8s(dir, &["infra", "up"])
         .assert()
         .code(1)
@@ -182,7 +174,10 @@ fn an_interrupted_first_up_pins_the_region_and_down_deletes_what_it_made() {
     }
     assert!(dir.join("ssh/interrupted.id_rsa").exists());
 
-    edit(dir, "region: us-east-2", &format!("region: {OTHER_REGION}"));
+    edit_cluster_yaml(
+        dir,
+        &[("region: us-east-2", &format!("region: {OTHER_REGION}"))],
+    );
     k8s(dir, &["infra", "up"])
         .assert()
         .code(1)
@@ -221,7 +216,10 @@ fn purge_keeps_the_key_while_machines_may_still_run() {
     let key_path = dir.join("ssh/keep-key.id_rsa");
     let key = std::fs::read(&key_path).unwrap();
     std::fs::write(dir.join("state.json"), "{ not json").unwrap();
-    edit(dir, "region: us-east-2", &format!("region: {OTHER_REGION}"));
+    edit_cluster_yaml(
+        dir,
+        &[("region: us-east-2", &format!("region: {OTHER_REGION}"))],
+    );
 
     for _ in 0..2 {
         k8s(dir, &["down", "--yes", "--purge"])
@@ -242,7 +240,10 @@ fn purge_keeps_the_key_while_machines_may_still_run() {
     assert_eq!(aside.len(), 1, "{aside:?}");
     assert_eq!(std::fs::read_to_string(&aside[0]).unwrap(), "{ not json");
 
-    edit(dir, &format!("region: {OTHER_REGION}"), "region: us-east-2");
+    edit_cluster_yaml(
+        dir,
+        &[(&format!("region: {OTHER_REGION}"), "region: us-east-2")],
+    );
     k8s(dir, &["down", "--yes", "--purge"]).assert().success();
     assert_eq!(owned(dir, REGION), BTreeSet::new());
     assert_eq!(std::fs::read(&key_path).unwrap(), key);

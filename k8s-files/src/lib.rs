@@ -6,11 +6,14 @@
 //! given its final mode, flushed to disk and renamed over the target; then the folder itself is
 //! flushed, so that the rename survives a power loss too. A reader (or a crash) sees the old
 //! file or the new one, never half of one. Secrets are written [`Mode::Secret`] (0600) and their
-//! folder is created (or tightened to) 0700 by [`ensure_private_dir`].
+//! folder is created (or tightened to) 0700 by [`ensure_private_dir`]; [`create_private_dir`]
+//! makes a missing folder 0700 and leaves an existing one alone.
 //!
 //! Around the writes:
 //! - [`DirLock`]: one writing process per folder; a second one is refused at once, told the
 //!   holder's PID and command. The kernel drops the lock when its holder dies.
+//! - [`FileLock`]: one read-modify-write at a time of a file shared with other processes
+//!   (`~/.ssh/known_hosts`), waiting for the others.
 //! - [`tighten`]: brings existing secret files and folders (made by hand, by an older version,
 //!   by a heredoc) down to 0600 / 0700, and reports each change.
 //! - [`remove_temp_files_on_interrupt`]: Ctrl-C removes the temp files being written;
@@ -41,14 +44,14 @@ mod lock;
 mod modes;
 mod temp;
 
-pub use lock::{DirLock, Holder, LOCK_FILE_NAME};
+pub use lock::{DirLock, FileLock, Holder, LOCK_FILE_NAME};
 pub use modes::{PrivatePath, Tightened, tighten};
 pub use temp::{remove_temp_files, remove_temp_files_on_interrupt, sweep_temp_files};
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, Permissions};
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Errors from writing files.
@@ -124,7 +127,26 @@ pub fn ensure_private_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn parent_of(path: &Path) -> PathBuf {
+/// Creates `dir` (and its missing parents) 0700 when it is missing, and flushes it into its
+/// parent; a folder that exists is left as it is (it may be the user's own, shared on
+/// purpose). Returns whether it created it.
+///
+/// # Errors
+/// [`Error::Io`] when the folder cannot be created.
+pub fn create_private_dir(dir: &Path) -> Result<bool> {
+    if dir.is_dir() {
+        return Ok(false);
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io(dir))?;
+    sync_dir(&parent_of(dir))?;
+    Ok(true)
+}
+
+pub(crate) fn parent_of(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

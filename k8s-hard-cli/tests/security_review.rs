@@ -120,3 +120,58 @@ fn a_folder_k8s_hard_did_not_create_keeps_its_mode_and_setgid_with_a_warning() {
     assert_eq!(mode(&new), 0o700);
     assert_eq!(mode(&tmp.path().join("new")), 0o700);
 }
+
+/// The `installation_id:` line of a cluster.yaml.
+fn installation_id_line(dir: &Path) -> String {
+    fs::read_to_string(dir.join("cluster.yaml"))
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("installation_id:"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn init_force_keeps_the_id_of_a_cluster_yaml_it_cannot_parse_or_refuses_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lab");
+    k8s_hard(&dir).arg("init").assert().success();
+    let id = "installation_id: 0123456789abcdef0123456789abcdef";
+    let path = dir.join("cluster.yaml");
+    // A hand edit that broke the YAML, around the ID made earlier.
+    let text = fs::read_to_string(&path).unwrap();
+    let old = installation_id_line(&dir);
+    let broken =
+        text.replacen(&old, id, 1)
+            .replacen("masters:\n  count: 3", "masters:\n  count: [3", 1);
+    fs::write(&path, &broken).unwrap();
+    let out = k8s_hard(&dir)
+        .args(["init", "--force", "--region", "eu-west-1"])
+        .assert()
+        .success();
+    assert!(stderr(&out).contains("installation 0123456789abcdef0123456789abcdef, kept"));
+    assert_eq!(installation_id_line(&dir), id);
+    assert!(
+        fs::read_to_string(&path)
+            .unwrap()
+            .contains("region: eu-west-1")
+    );
+
+    // Broken, and no ID to be found: refused, the file left as it was.
+    let no_id = broken.replacen(id, "", 1);
+    fs::write(&path, &no_id).unwrap();
+    let out = k8s_hard(&dir).args(["init", "--force"]).assert().code(1);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "{}: it does not parse (masters.count",
+            path.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("has no `installation_id:` line of 32 hex digits"),
+        "{err}"
+    );
+    assert_eq!(fs::read_to_string(&path).unwrap(), no_id);
+}

@@ -175,3 +175,59 @@ fn init_force_keeps_the_id_of_a_cluster_yaml_it_cannot_parse_or_refuses_naming_i
     );
     assert_eq!(fs::read_to_string(&path).unwrap(), no_id);
 }
+
+/// What a `pki generate --replace-ca` killed after renaming the new key leaves: the new pair
+/// in `pki/.ca-pending.pem`, the new `ca-key.pem` beside the old `ca.pem`.
+fn leave_a_half_written_ca(dir: &Path, scratch: &Path) {
+    bundled(scratch);
+    let new_cert = fs::read_to_string(scratch.join("pki/ca.pem")).unwrap();
+    let new_key = fs::read_to_string(scratch.join("pki/ca-key.pem")).unwrap();
+    fs::write(
+        dir.join("pki/.ca-pending.pem"),
+        format!("{new_cert}{new_key}"),
+    )
+    .unwrap();
+    fs::write(dir.join("pki/ca-key.pem"), new_key).unwrap();
+}
+
+#[test]
+fn every_command_that_reads_the_ca_refuses_a_half_written_one_until_pki_generate_finishes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    bundled(&dir);
+    leave_a_half_written_ca(&dir, &tmp.path().join("other"));
+    let pending = dir.join("pki/.ca-pending.pem");
+    let said = format!(
+        "error: {}: an interrupted run left a new CA half-written (ca.pem and ca-key.pem may not belong together): it must be finished before the CA is used; `k8s-hard pki generate` finishes it",
+        pending.display()
+    );
+    let kubeconfig = dir.join("kubeconfigs/admin.kubeconfig");
+    let before = fs::read(&kubeconfig).unwrap();
+    let key = tmp.path().join("id_ed25519");
+    fs::write(&key, "not used").unwrap();
+    let runs: [&[&str]; 4] = [
+        &["pki", "check"],
+        &["kubeconfig", "generate"],
+        &["status", "--endpoint-url", "http://127.0.0.1:9"],
+        &["distribute", "--identity", key.to_str().unwrap()],
+    ];
+    for args in runs {
+        let out = common::aws_command(&dir).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(&said), "{args:?}: {err}");
+    }
+    assert_eq!(fs::read(&kubeconfig).unwrap(), before, "not rewritten");
+    assert!(pending.exists());
+    let out = k8s_hard(&dir).args(["pki", "generate"]).assert().success();
+    assert!(
+        stderr(&out).contains("finished writing the CA"),
+        "{}",
+        stderr(&out)
+    );
+    k8s_hard(&dir).args(["pki", "check"]).assert().success();
+    k8s_hard(&dir)
+        .args(["kubeconfig", "generate"])
+        .assert()
+        .success();
+}

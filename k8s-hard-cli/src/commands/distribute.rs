@@ -11,7 +11,7 @@ use k8s_distribute::{
 };
 
 use crate::cli::{DistributeArgs, SshArgs};
-use crate::commands::infra;
+use crate::commands::{infra, pki};
 use crate::output::{Ui, table};
 use k8s_cluster::Cluster;
 
@@ -22,6 +22,8 @@ pub fn run(dir: &Path, args: &DistributeArgs, ui: &Ui) -> Result<bool> {
         print_plan(&manifest, ui)?;
         return Ok(true);
     }
+    // The CA's pair goes to every master: never one of each of two CAs.
+    pki::refuse_pending_ca(&cluster)?;
     let client = client(&cluster, &args.ssh)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let report = runtime.block_on(async {

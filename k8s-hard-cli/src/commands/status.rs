@@ -17,6 +17,7 @@ use k8s_cluster::{Cluster, MastersEncryption, masters_stage_on_nodes};
 
 pub fn run(dir: &Path, args: &StatusArgs, ui: &Ui) -> Result<bool> {
     let cluster = Cluster::load(dir)?;
+    pki::refuse_pending_ca(&cluster)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     // Library progress (found, waiting...) is noise here: only the result is printed.
     let silent = Ui {

@@ -95,6 +95,7 @@ mod host_keys;
 mod known_hosts;
 mod manifest;
 mod session;
+mod text;
 mod transfer;
 
 pub use client::{
@@ -108,4 +109,5 @@ pub use manifest::{
     DEFAULT_PORT, DEFAULT_USER, FileMode, FileToSend, LocalFiles, Manifest, Node, NodeFiles, Role,
     master_files, worker_files,
 };
+pub use text::printable;
 pub use transfer::{FileStatus, SendReason};

@@ -12,6 +12,7 @@ use russh::{ChannelMsg, Disconnect};
 use crate::error::Error;
 use crate::host_keys::{Rejection, Verifier};
 use crate::manifest::Node;
+use crate::text::remote_text;
 
 /// What every session of a client shares.
 pub(crate) struct Shared {
@@ -285,14 +286,13 @@ impl Session {
     pub(crate) async fn exec_ok(&self, action: &str, command: &str) -> Result<String, Error> {
         let out = self.exec(action, command).await?;
         if out.exit_status != Some(0) {
-            let stderr = String::from_utf8_lossy(&out.stderr);
             return Err(self.remote_err(
                 action,
                 format!(
                     "exit status {}: {}",
                     out.exit_status
                         .map_or_else(|| "none".to_string(), |s| s.to_string()),
-                    stderr.trim()
+                    remote_text(&out.stderr)
                 ),
             ));
         }
@@ -382,7 +382,7 @@ impl ScpSink<'_> {
                     1 | 2 => {
                         if let Some(end) = self.buffered.iter().position(|&b| b == b'\n') {
                             let line: Vec<u8> = self.buffered.drain(..=end).collect();
-                            let msg = String::from_utf8_lossy(&line[1..]).trim().to_string();
+                            let msg = remote_text(&line[1..]);
                             return Ok(if first == 1 {
                                 Ack::Warning(msg)
                             } else {
@@ -391,7 +391,7 @@ impl ScpSink<'_> {
                         }
                     }
                     _ => {
-                        let junk = String::from_utf8_lossy(&self.buffered).into_owned();
+                        let junk = remote_text(&self.buffered);
                         return Ok(Ack::Fatal(format!("unexpected answer: {junk:?}")));
                     }
                 }
@@ -403,7 +403,7 @@ impl ScpSink<'_> {
                     return Ok(Ack::Fatal("the server refused to run scp".into()));
                 }
                 Some(ChannelMsg::Eof | ChannelMsg::Close) | None => {
-                    let err = String::from_utf8_lossy(&self.stderr).trim().to_string();
+                    let err = remote_text(&self.stderr);
                     return Ok(Ack::Fatal(if err.is_empty() {
                         "scp ended early".to_string()
                     } else {

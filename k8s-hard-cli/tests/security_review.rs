@@ -231,3 +231,84 @@ fn every_command_that_reads_the_ca_refuses_a_half_written_one_until_pki_generate
         .assert()
         .success();
 }
+
+/// cluster.yaml with one master on `hosts[0]` and one worker on `hosts[1]`, reached as the
+/// harness's user.
+fn init_on_two_hosts(dir: &Path, hosts: &k8s_hard_tests::sshd::SshdHosts) {
+    let node = |i: usize| {
+        let h = &hosts.hosts()[i];
+        format!(
+            "  nodes:\n    - private_ip: 172.31.0.{}\n      ssh_address: {}\n      ssh_port: {}\n",
+            10 + 10 * i,
+            h.address(),
+            h.port()
+        )
+    };
+    let (masters, workers) = (
+        format!("masters:\n{}", node(0)),
+        format!("workers:\n{}", node(1)),
+    );
+    let user = format!("ssh:\n  user: {}", hosts.user());
+    init_with(
+        dir,
+        &["--api-endpoint", "k8s-api.example.com"],
+        &[
+            ("masters:\n  count: 3\n  first_ip: 172.31.0.10\n", &masters),
+            ("workers:\n  count: 3\n  first_ip: 172.31.0.20\n", &workers),
+            ("ssh:\n  user: ubuntu", &user),
+            ("key_algorithm: rsa-2048", "key_algorithm: ecdsa-p256"),
+        ],
+    );
+}
+
+/// A node whose `mkdir` answers with terminal escapes (a window title, a screen clear, a
+/// colour, a carriage return over the line, a forged second line): they reach the terminal
+/// as text, never as control characters.
+#[test]
+#[ignore = "needs sshd (root) and ssh-keygen: run scripts/test"]
+fn text_from_a_node_reaches_the_terminal_escaped() {
+    use k8s_hard_tests::sshd::SshdHosts;
+    let hosts = SshdHosts::start_with(&["127.0.0.10", "127.0.0.20"], |address| {
+        if address != "127.0.0.20" {
+            return String::new();
+        }
+        "printf '#!/bin/sh\\nprintf \"mkdir: \\033]0;pwned\\007\\033[2J\\033[31mred\\rforged\\\\nerror: all in place\\\\n\" >&2\\nexit 1\\n' > /tmp/k8s-hard-evil-mkdir.$$\n\
+         chmod +x /tmp/k8s-hard-evil-mkdir.$$\n\
+         mount --bind /tmp/k8s-hard-evil-mkdir.$$ /usr/bin/mkdir\n\
+         rm /tmp/k8s-hard-evil-mkdir.$$"
+            .to_string()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    init_on_two_hosts(&dir, &hosts);
+    k8s_hard(&dir).arg("bundle").assert().success();
+    let out = k8s_hard(&dir)
+        .arg("distribute")
+        .arg("--identity")
+        .arg(hosts.client_rsa_key())
+        .arg("--known-hosts")
+        .arg(hosts.write_known_hosts())
+        .assert()
+        .code(1);
+    let (stdout, stderr) = (&out.get_output().stdout, &out.get_output().stderr);
+    for (name, bytes) in [("stdout", stdout), ("stderr", stderr)] {
+        for control in [0x1b, 0x07, b'\r'] {
+            assert!(
+                !bytes.contains(&control),
+                "{name} holds byte {control:#04x}: {}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+    let err = String::from_utf8_lossy(stderr);
+    assert!(
+        err.contains(
+            "mkdir: \\x1b]0;pwned\\x07\\x1b[2J\\x1b[31mred\\rforged\\nerror: all in place"
+        ),
+        "{err}"
+    );
+    assert!(
+        !err.lines().any(|l| l.starts_with("error: all in place")),
+        "{err}"
+    );
+}

@@ -275,6 +275,41 @@ pub(crate) fn append(path: &Path, current: &[u8], name: &str, key: &PublicKey) -
     file.sync_all()
 }
 
+/// Whether the known_hosts file at `path` pins `host` on `port` with exactly `marker` (a line
+/// [`pin_known_hosts`] wrote with it): what a caller checks before relying on the file alone
+/// when the keys' source cannot be read again (the consoles, while AWS is unreachable). A
+/// missing file pins nothing.
+///
+/// # Errors
+/// [`Error::KnownHosts`] when the file cannot be read.
+///
+/// # Example
+/// ```
+/// use k8s_distribute::{is_pinned, pin_known_hosts};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let known_hosts = dir.path().join("known_hosts");
+/// let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINq/XvrWIN3V4KFaXF4YUsRpYfV1gqXIE8ikPLl1U6Ir";
+/// let marker = "k8s-hard:console i-0abc cluster=demo";
+/// assert!(!is_pinned(&known_hosts, "54.0.0.10", 22, marker)?);
+/// pin_known_hosts(&known_hosts, "54.0.0.10", 22, &[key.to_string()], marker)?;
+/// assert!(is_pinned(&known_hosts, "54.0.0.10", 22, marker)?);
+/// assert!(!is_pinned(&known_hosts, "54.0.0.10", 22, "k8s-hard:console i-0def cluster=demo")?);
+/// # Ok(()) }
+/// ```
+pub fn is_pinned(path: &Path, host: &str, port: u16, marker: &str) -> Result<bool> {
+    let text = read(path).map_err(|e| Error::KnownHosts {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let name = host_name(host, port);
+    let marker = marker.trim();
+    Ok(parse(&String::from_utf8_lossy(&text))
+        .iter()
+        .any(|e| e.marker.is_none() && e.hosts.eq_ignore_ascii_case(&name) && e.comment == marker))
+}
+
 /// What [`pin_known_hosts`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

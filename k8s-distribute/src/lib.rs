@@ -104,7 +104,7 @@ pub use client::{
 };
 pub use error::{Error, Result};
 pub use host_keys::{HostKeys, UnknownHosts};
-pub use known_hosts::{PinOutcome, pin_known_hosts};
+pub use known_hosts::{PinOutcome, is_pinned, pin_known_hosts};
 pub use manifest::{
     DEFAULT_PORT, DEFAULT_USER, FileMode, FileToSend, LocalFiles, Manifest, Node, NodeFiles, Role,
     master_files, worker_files,

@@ -312,3 +312,100 @@ fn text_from_a_node_reaches_the_terminal_escaped() {
         "{err}"
     );
 }
+
+/// `distribute` to the cluster's own instances while AWS cannot be reached (nothing listens at
+/// the endpoint): an earlier run's console pins are enough, with a warning; without a pin for
+/// every instance it stops before sending anything, naming the node.
+#[test]
+#[ignore = "needs sshd (root) and ssh-keygen: run scripts/test"]
+fn distribute_works_from_pinned_keys_when_aws_is_unreachable() {
+    use k8s_hard_tests::sshd::SshdHosts;
+    let hosts = SshdHosts::start(&["127.0.0.10", "127.0.0.20"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    init_on_two_hosts(&dir, &hosts);
+    k8s_hard(&dir).arg("bundle").assert().success();
+    // What `up` recorded: the two nodes are instances of this cluster.
+    let ids = ["i-0a1b2c3d4e5f60718", "i-0f1e2d3c4b5a69788"];
+    fs::write(
+        dir.join("state.json"),
+        format!(
+            r#"{{"cluster": "k8s-cluster-from-ground-up", "region": "us-east-2", "instances": {{
+                "master-0": {{"id": "{}", "role": "master", "private_ip": "172.31.0.10"}},
+                "worker-0": {{"id": "{}", "role": "worker", "private_ip": "172.31.0.20"}}}}}}"#,
+            ids[0], ids[1]
+        ),
+    )
+    .unwrap();
+    // `type base64` of a host's key, without its comment.
+    let key = |i: usize| {
+        let public = hosts.hosts()[i].host_public_key();
+        public
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // What an earlier run pinned from the consoles.
+    let pin = |i: usize| {
+        let h = &hosts.hosts()[i];
+        format!(
+            "[{}]:{} {} k8s-hard:console {} cluster=k8s-cluster-from-ground-up\n",
+            h.address(),
+            h.port(),
+            key(i),
+            ids[i]
+        )
+    };
+    let known_hosts = tmp.path().join("known_hosts");
+    let run = || {
+        let mut cmd = common::aws_command(&dir);
+        cmd.arg("distribute")
+            .arg("--identity")
+            .arg(hosts.client_rsa_key())
+            .arg("--known-hosts")
+            .arg(&known_hosts)
+            .args(["--endpoint-url", "http://127.0.0.1:9"]);
+        cmd.output().unwrap()
+    };
+
+    // The worker's key is only recorded as ssh records it, not pinned from its console.
+    let w = &hosts.hosts()[1];
+    let plain = format!("[{}]:{} {}\n", w.address(), w.port(), key(1));
+    fs::write(&known_hosts, format!("{}{plain}", pin(0))).unwrap();
+    let out = run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot read the host keys of k8s-cluster-from-ground-up-worker-0 from their consoles, and {} holds no pin of them",
+            known_hosts.display()
+        )),
+        "{err}"
+    );
+    for h in hosts.hosts() {
+        assert!(!h.home().join("ca.pem").exists(), "nothing sent");
+    }
+
+    fs::write(&known_hosts, format!("{}{}", pin(0), pin(1))).unwrap();
+    let out = run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning: cannot read the host keys from the consoles ("),
+        "{err}"
+    );
+    assert!(
+        err.contains("an earlier run pinned every instance's in"),
+        "{err}"
+    );
+    let local = fs::read(dir.join("pki/ca.pem")).unwrap();
+    for h in hosts.hosts() {
+        assert_eq!(fs::read(h.home().join("ca.pem")).unwrap(), local);
+    }
+    assert_eq!(
+        fs::read_to_string(&known_hosts).unwrap(),
+        format!("{}{}", pin(0), pin(1)),
+        "known_hosts untouched"
+    );
+}

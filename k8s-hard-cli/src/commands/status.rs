@@ -35,16 +35,9 @@ pub fn run(dir: &Path, args: &StatusArgs, ui: &Ui) -> Result<bool> {
     let certificates = cluster.check_pki()?;
     let nodes: Result<(UploadReport, SshClient, Manifest)> = runtime.block_on(async {
         let manifest = cluster.manifest()?;
-        // The cluster's own instances: their keys as their consoles show them.
-        if cluster
-            .state
-            .as_ref()
-            .is_some_and(|s| !s.instances.is_empty())
-            && let Ok(aws) = infra::connect(&args.aws, &silent).await
-        {
-            distribute::pin_console_host_keys(&aws, &cluster, &manifest, &args.ssh, &silent)
-                .await?;
-        }
+        // The cluster's own instances: their keys as their consoles show them (or as an
+        // earlier run pinned them, when AWS cannot be reached).
+        distribute::pin_or_use_pins(&args.aws, &cluster, &manifest, &args.ssh, &silent).await?;
         let mut settings = distribute::settings(&cluster, &args.ssh)?;
         // A status should answer quickly: one attempt per node.
         settings.connect_retries = 0;

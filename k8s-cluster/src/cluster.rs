@@ -632,6 +632,23 @@ impl ClusterSpec {
             }
             other => other.into(),
         })?;
+        for (field, hours) in [
+            ("pki.ca_validity_hours", s.pki.ca_validity_hours),
+            ("pki.validity_hours", s.pki.validity_hours),
+        ] {
+            if !(1..=Validity::MAX_HOURS).contains(&hours) {
+                return Err(invalid(format!(
+                    "{field}: {hours} h: a lifetime is 1 to {} hours (100 years)",
+                    Validity::MAX_HOURS
+                )));
+            }
+        }
+        if s.pki.validity_hours > s.pki.ca_validity_hours {
+            return Err(invalid(format!(
+                "pki.validity_hours: {} h outlives the CA (pki.ca_validity_hours: {} h)",
+                s.pki.validity_hours, s.pki.ca_validity_hours
+            )));
+        }
         parse_cidr("aws.ssh_ingress_cidr", &s.aws.ssh_ingress_cidr)?;
         let domain = aws_domain(&s.region);
 
@@ -1334,6 +1351,22 @@ mod tests {
                 "name",
             ),
             (("  port: 6443", "  port: 0"), "api.port"),
+            (
+                ("ca_validity_hours: 43800", "ca_validity_hours: 4000000000"),
+                "pki.ca_validity_hours: 4000000000 h: a lifetime is 1 to 876000 hours",
+            ),
+            (
+                ("  validity_hours: 8760", "  validity_hours: 0"),
+                "pki.validity_hours: 0 h",
+            ),
+            (
+                ("  validity_hours: 8760", "  validity_hours: 99999999999"),
+                "pki.validity_hours: invalid value: integer `99999999999`, expected u32",
+            ),
+            (
+                ("  validity_hours: 8760", "  validity_hours: 50000"),
+                "pki.validity_hours: 50000 h outlives the CA (pki.ca_validity_hours: 43800 h)",
+            ),
             (("  port: 6443", "  prot: 6443"), "unknown field `prot`"),
             (
                 ("endpoint: null", "endpoint: \"not a host\""),

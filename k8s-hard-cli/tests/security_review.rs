@@ -409,3 +409,47 @@ fn distribute_works_from_pinned_keys_when_aws_is_unreachable() {
         "known_hosts untouched"
     );
 }
+
+#[test]
+fn huge_validity_hours_and_a_garbage_ca_key_are_errors_naming_the_field_and_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    bundled(&dir);
+    let spec = dir.join("cluster.yaml");
+    let text = fs::read_to_string(&spec).unwrap();
+    // It panicked ("resulting value is out of range"), exit 101.
+    fs::write(
+        &spec,
+        text.replacen(
+            "ca_validity_hours: 43800",
+            "ca_validity_hours: 4000000000",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = k8s_hard(&dir).args(["pki", "generate"]).assert().code(1);
+    assert!(
+        stderr(&out).contains(
+            "pki.ca_validity_hours: 4000000000 h: a lifetime is 1 to 876000 hours (100 years)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    fs::write(&spec, &text).unwrap();
+
+    let key = dir.join("pki/ca-key.pem");
+    fs::write(
+        &key,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let out = k8s_hard(&dir).args(["pki", "generate"]).assert().code(1);
+    assert!(
+        stderr(&out).contains("existing CA unusable: ca-key.pem does not parse: "),
+        "{}",
+        stderr(&out)
+    );
+    let out = k8s_hard(&dir).args(["pki", "check"]).assert().code(1);
+    let table = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(table.contains("ca-key.pem does not parse"), "{table}");
+}

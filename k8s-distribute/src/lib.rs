@@ -109,5 +109,6 @@ pub use manifest::{
     DEFAULT_PORT, DEFAULT_USER, FileMode, FileToSend, LocalFiles, Manifest, Node, NodeFiles, Role,
     master_files, worker_files,
 };
+pub use session::MAX_OUTPUT;
 pub use text::printable;
 pub use transfer::{FileStatus, SendReason};

@@ -611,6 +611,9 @@ impl ClusterSpec {
                 "network.service_cidr: {service_cidr} overlaps network.pod_cidr {pod_cidr}"
             )));
         }
+        if s.ssh.port == 0 {
+            return Err(invalid("ssh.port: 0 is not a port (1-65535)".to_string()));
+        }
         if s.api.port != k8s_aws_infra::API_PORT {
             return Err(invalid(format!(
                 "api.port: {} is not supported: the load balancer listener, target group, security group rule and every kubeconfig use {}; remove the field or set it to {}",
@@ -661,6 +664,22 @@ impl ClusterSpec {
             subnet_cidr,
             Some(pod_cidr),
         )?;
+        for (i, (entry, w)) in s.workers.nodes.iter().zip(&workers).enumerate() {
+            let (Some(_), Some(p)) = (&entry.pod_cidr, w.pod_cidr) else {
+                continue;
+            };
+            let field = format!("workers.nodes[{i}].pod_cidr");
+            if p.contains(&service_cidr) || service_cidr.contains(&p) {
+                return Err(invalid(format!(
+                    "{field}: {p} overlaps network.service_cidr {service_cidr}"
+                )));
+            }
+            if !pod_cidr.contains(&p) {
+                return Err(invalid(format!(
+                    "{field}: {p} is outside network.pod_cidr {pod_cidr}"
+                )));
+            }
+        }
         if masters.is_empty() {
             return Err(invalid(
                 "masters: at least one master is needed".to_string(),
@@ -1352,6 +1371,10 @@ mod tests {
             ),
             (("  port: 6443", "  port: 0"), "api.port"),
             (
+                ("  port: 22\n", "  port: 0\n"),
+                "ssh.port: 0 is not a port (1-65535)",
+            ),
+            (
                 ("ca_validity_hours: 43800", "ca_validity_hours: 4000000000"),
                 "pki.ca_validity_hours: 4000000000 h: a lifetime is 1 to 876000 hours",
             ),
@@ -1381,6 +1404,34 @@ mod tests {
             let e = err(edit);
             assert!(e.contains(want), "{edit:?}: {e}");
         }
+    }
+
+    #[test]
+    fn a_worker_pod_cidr_outside_the_pod_range_or_on_the_services_is_refused() {
+        let worker = |pod: &str| format!("{{ private_ip: 172.31.0.20, pod_cidr: {pod} }}");
+        for (pod, want) in [
+            (
+                "10.32.0.0/24",
+                "workers.nodes[0].pod_cidr: 10.32.0.0/24 overlaps network.service_cidr 10.32.0.0/24",
+            ),
+            (
+                "10.32.0.0/16",
+                "workers.nodes[0].pod_cidr: 10.32.0.0/16 overlaps network.service_cidr",
+            ),
+            (
+                "192.168.7.0/24",
+                "workers.nodes[0].pod_cidr: 192.168.7.0/24 is outside network.pod_cidr 172.20.0.0/16",
+            ),
+            (
+                "172.20.0.0/15",
+                "workers.nodes[0].pod_cidr: 172.20.0.0/15 is outside network.pod_cidr",
+            ),
+        ] {
+            let e = chain(&parse(&with_workers(&[&worker(pod)])).unwrap_err());
+            assert!(e.contains(want), "want {want:?} in: {e}");
+        }
+        let c = parse(&with_workers(&[&worker("172.20.9.0/24")])).unwrap();
+        assert_eq!(c.workers[0].pod_cidr.unwrap().to_string(), "172.20.9.0/24");
     }
 
     #[test]

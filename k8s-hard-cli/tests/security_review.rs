@@ -453,3 +453,45 @@ fn huge_validity_hours_and_a_garbage_ca_key_are_errors_naming_the_field_and_file
     let table = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(table.contains("ca-key.pem does not parse"), "{table}");
 }
+
+#[test]
+fn ssh_port_0_and_a_worker_pod_cidr_outside_the_pod_range_or_on_the_services_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let worker = |pod: &str| {
+        format!("workers:\n  nodes:\n    - private_ip: 172.31.0.20\n      pod_cidr: {pod}\n")
+    };
+    let cases = [
+        (
+            (
+                "ssh:\n  user: ubuntu\n  port: 22",
+                "ssh:\n  user: ubuntu\n  port: 0".to_string(),
+            ),
+            "ssh.port: 0 is not a port (1-65535)",
+        ),
+        (
+            (
+                "workers:\n  count: 3\n  first_ip: 172.31.0.20\n",
+                worker("10.32.0.128/25"),
+            ),
+            "workers.nodes[0].pod_cidr: 10.32.0.128/25 overlaps network.service_cidr 10.32.0.0/24",
+        ),
+        (
+            (
+                "workers:\n  count: 3\n  first_ip: 172.31.0.20\n",
+                worker("172.31.5.0/24"),
+            ),
+            "workers.nodes[0].pod_cidr: 172.31.5.0/24 is outside network.pod_cidr 172.20.0.0/16",
+        ),
+    ];
+    for (i, ((from, to), said)) in cases.iter().enumerate() {
+        let dir = tmp.path().join(format!("c{i}"));
+        init_with(
+            &dir,
+            &["--api-endpoint", "k8s-api.example.com"],
+            &[(from, to)],
+        );
+        let out = k8s_hard(&dir).arg("bundle").assert().code(1);
+        assert!(stderr(&out).contains(said), "{said}: {}", stderr(&out));
+        assert!(!dir.join("pki").exists(), "nothing written");
+    }
+}

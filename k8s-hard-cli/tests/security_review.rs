@@ -1,6 +1,8 @@
 //! What a security review of the code found, each as the user meets it: a secret that is a
 //! link or someone else's file, a folder of the user's own, a damaged cluster.yaml under
-//! `init --force`, an interrupted CA write, bad sizes and keys, and addresses that overlap.
+//! `init --force`, an interrupted CA write, a node answering with terminal escapes, AWS out of
+//! reach with the host keys already pinned, bad lifetimes and keys, and addresses that
+//! overlap.
 
 mod common;
 

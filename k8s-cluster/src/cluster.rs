@@ -499,6 +499,22 @@ pub fn aws_hostname(ip: IpAddr) -> String {
     format!("ip-{}", ip.to_string().replace(['.', ':'], "-"))
 }
 
+/// The ID of a line `installation_id: <32 lowercase hex digits>` (quoted or not, a comment
+/// after it allowed), as `init` writes it; `None` for any other line.
+fn installation_id_line(line: &str) -> Option<&str> {
+    let value = line.trim().strip_prefix("installation_id:")?;
+    let value = value.split_once('#').map_or(value, |(v, _)| v).trim();
+    let value = ["\"", "'"]
+        .iter()
+        .find_map(|q| value.strip_prefix(q)?.strip_suffix(q))
+        .unwrap_or(value);
+    (value.len() == 32
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    .then_some(value)
+}
+
 fn is_region(r: &str) -> bool {
     let parts: Vec<&str> = r.split('-').collect();
     parts.len() >= 3
@@ -519,6 +535,41 @@ impl ClusterSpec {
             path: origin.to_path_buf(),
             source: Box::new(invalid(e.to_string())),
         })
+    }
+
+    /// The installation ID that a new cluster.yaml replacing `text` (the file at `path`) must
+    /// keep, as `init --force` does: a new ID would orphan whatever AWS resources carry the
+    /// old one. A file that parses gives its `installation_id` (`None` when it has none). One
+    /// that does not is searched line by line for `installation_id: <32 hex digits>` (what
+    /// `init` writes), and gives that ID when it holds exactly one.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the file when it does not parse and holds no such line, or
+    /// holds two different ones: which cluster it was is then unknown.
+    pub fn installation_id_to_keep(text: &str, path: &Path) -> Result<Option<String>> {
+        let parse_error = match ClusterSpec::parse(text, path) {
+            Ok(spec) => return Ok(spec.installation_id),
+            Err(e) => match e {
+                Error::Spec { source, .. } => source.to_string(),
+                other => other.to_string(),
+            },
+        };
+        let mut found: Vec<&str> = text.lines().filter_map(installation_id_line).collect();
+        found.sort_unstable();
+        found.dedup();
+        match found.as_slice() {
+            [id] => Ok(Some((*id).to_string())),
+            [] => Err(invalid(format!(
+                "{}: it does not parse ({parse_error}) and has no `installation_id:` line of 32 hex digits, so the ID of the cluster it described cannot be kept: fix the file (then `init --force` keeps its ID), or move it away to start a new cluster",
+                path.display()
+            ))),
+            ids => Err(invalid(format!(
+                "{}: it does not parse ({parse_error}) and names {} installation IDs ({}): fix the file, keeping the one of this cluster",
+                path.display(),
+                ids.len(),
+                ids.join(", ")
+            ))),
+        }
     }
 
     /// Validates and derives every node.
@@ -560,6 +611,9 @@ impl ClusterSpec {
                 "network.service_cidr: {service_cidr} overlaps network.pod_cidr {pod_cidr}"
             )));
         }
+        if s.ssh.port == 0 {
+            return Err(invalid("ssh.port: 0 is not a port (1-65535)".to_string()));
+        }
         if s.api.port != k8s_aws_infra::API_PORT {
             return Err(invalid(format!(
                 "api.port: {} is not supported: the load balancer listener, target group, security group rule and every kubeconfig use {}; remove the field or set it to {}",
@@ -581,6 +635,23 @@ impl ClusterSpec {
             }
             other => other.into(),
         })?;
+        for (field, hours) in [
+            ("pki.ca_validity_hours", s.pki.ca_validity_hours),
+            ("pki.validity_hours", s.pki.validity_hours),
+        ] {
+            if !(1..=Validity::MAX_HOURS).contains(&hours) {
+                return Err(invalid(format!(
+                    "{field}: {hours} h: a lifetime is 1 to {} hours (100 years)",
+                    Validity::MAX_HOURS
+                )));
+            }
+        }
+        if s.pki.validity_hours > s.pki.ca_validity_hours {
+            return Err(invalid(format!(
+                "pki.validity_hours: {} h outlives the CA (pki.ca_validity_hours: {} h)",
+                s.pki.validity_hours, s.pki.ca_validity_hours
+            )));
+        }
         parse_cidr("aws.ssh_ingress_cidr", &s.aws.ssh_ingress_cidr)?;
         let domain = aws_domain(&s.region);
 
@@ -593,6 +664,22 @@ impl ClusterSpec {
             subnet_cidr,
             Some(pod_cidr),
         )?;
+        for (i, (entry, w)) in s.workers.nodes.iter().zip(&workers).enumerate() {
+            let (Some(_), Some(p)) = (&entry.pod_cidr, w.pod_cidr) else {
+                continue;
+            };
+            let field = format!("workers.nodes[{i}].pod_cidr");
+            if p.contains(&service_cidr) || service_cidr.contains(&p) {
+                return Err(invalid(format!(
+                    "{field}: {p} overlaps network.service_cidr {service_cidr}"
+                )));
+            }
+            if !pod_cidr.contains(&p) {
+                return Err(invalid(format!(
+                    "{field}: {p} is outside network.pod_cidr {pod_cidr}"
+                )));
+            }
+        }
         if masters.is_empty() {
             return Err(invalid(
                 "masters: at least one master is needed".to_string(),
@@ -1050,6 +1137,61 @@ mod tests {
     }
 
     #[test]
+    fn init_force_keeps_the_id_of_a_file_it_cannot_parse_or_refuses_naming_it() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let path = Path::new("lab/cluster.yaml");
+        let good = render_default(&InitOptions {
+            installation_id: id.into(),
+            ..opts()
+        });
+        let keep = |text: &str| ClusterSpec::installation_id_to_keep(text, path);
+        assert_eq!(keep(&good).unwrap().as_deref(), Some(id));
+        // Broken YAML, an unknown field, a bad value: the ID line is still there.
+        for broken in [
+            good.replacen("masters:\n  count: 3", "masters:\n  count: [3", 1),
+            good.replacen("  port: 22\n", "  port: 22\n  prot: 1\n", 1),
+            good.replacen("region: us-east-2", "region: [", 1),
+            format!("installation_id: '{id}'   # kept\n: : :\n"),
+        ] {
+            assert_ne!(broken, good);
+            assert!(ClusterSpec::parse(&broken, path).is_err(), "{broken}");
+            assert_eq!(keep(&broken).unwrap().as_deref(), Some(id), "{broken}");
+        }
+        // A file that parses without an ID (an older version's) gets a new one.
+        let old = good.replacen(&format!("installation_id: {id}\n"), "", 1);
+        assert_eq!(keep(&old).unwrap(), None);
+        // Nothing to keep, or two IDs: refused, naming the file.
+        for (text, said) in [
+            (
+                "name: [\n".to_string(),
+                "has no `installation_id:` line of 32 hex digits",
+            ),
+            (
+                format!("name: [\ninstallation_id: {}\n", &id[..31]),
+                "has no `installation_id:` line",
+            ),
+            (
+                format!("name: [\ninstallation_id: {}\n", id.to_uppercase()),
+                "has no `installation_id:` line",
+            ),
+            (
+                format!(
+                    "name: [\ninstallation_id: {id}\ninstallation_id: {}\n",
+                    "f".repeat(32)
+                ),
+                "names 2 installation IDs",
+            ),
+        ] {
+            let e = keep(&text).unwrap_err().to_string();
+            assert!(
+                e.starts_with("lab/cluster.yaml: it does not parse ("),
+                "{e}"
+            );
+            assert!(e.contains(said), "{said:?} in {e}");
+        }
+    }
+
+    #[test]
     fn the_default_is_the_seed_topology() {
         let c = parse(&default_text()).unwrap();
         assert_eq!(c.masters.len(), 3);
@@ -1228,6 +1370,26 @@ mod tests {
                 "name",
             ),
             (("  port: 6443", "  port: 0"), "api.port"),
+            (
+                ("  port: 22\n", "  port: 0\n"),
+                "ssh.port: 0 is not a port (1-65535)",
+            ),
+            (
+                ("ca_validity_hours: 43800", "ca_validity_hours: 4000000000"),
+                "pki.ca_validity_hours: 4000000000 h: a lifetime is 1 to 876000 hours",
+            ),
+            (
+                ("  validity_hours: 8760", "  validity_hours: 0"),
+                "pki.validity_hours: 0 h",
+            ),
+            (
+                ("  validity_hours: 8760", "  validity_hours: 99999999999"),
+                "pki.validity_hours: invalid value: integer `99999999999`, expected u32",
+            ),
+            (
+                ("  validity_hours: 8760", "  validity_hours: 50000"),
+                "pki.validity_hours: 50000 h outlives the CA (pki.ca_validity_hours: 43800 h)",
+            ),
             (("  port: 6443", "  prot: 6443"), "unknown field `prot`"),
             (
                 ("endpoint: null", "endpoint: \"not a host\""),
@@ -1242,6 +1404,34 @@ mod tests {
             let e = err(edit);
             assert!(e.contains(want), "{edit:?}: {e}");
         }
+    }
+
+    #[test]
+    fn a_worker_pod_cidr_outside_the_pod_range_or_on_the_services_is_refused() {
+        let worker = |pod: &str| format!("{{ private_ip: 172.31.0.20, pod_cidr: {pod} }}");
+        for (pod, want) in [
+            (
+                "10.32.0.0/24",
+                "workers.nodes[0].pod_cidr: 10.32.0.0/24 overlaps network.service_cidr 10.32.0.0/24",
+            ),
+            (
+                "10.32.0.0/16",
+                "workers.nodes[0].pod_cidr: 10.32.0.0/16 overlaps network.service_cidr",
+            ),
+            (
+                "192.168.7.0/24",
+                "workers.nodes[0].pod_cidr: 192.168.7.0/24 is outside network.pod_cidr 172.20.0.0/16",
+            ),
+            (
+                "172.20.0.0/15",
+                "workers.nodes[0].pod_cidr: 172.20.0.0/15 is outside network.pod_cidr",
+            ),
+        ] {
+            let e = chain(&parse(&with_workers(&[&worker(pod)])).unwrap_err());
+            assert!(e.contains(want), "want {want:?} in: {e}");
+        }
+        let c = parse(&with_workers(&[&worker("172.20.9.0/24")])).unwrap();
+        assert_eq!(c.workers[0].pod_cidr.unwrap().to_string(), "172.20.9.0/24");
     }
 
     #[test]

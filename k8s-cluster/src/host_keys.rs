@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use k8s_aws_infra::{Infra, InfraState};
-use k8s_distribute::{Manifest, Node, PinOutcome, pin_known_hosts};
+use k8s_distribute::{Manifest, Node, PinOutcome, is_pinned, pin_known_hosts};
 
 use crate::cluster::{Cluster, infra_node_name};
 use crate::error::{Error, Result};
@@ -107,7 +107,7 @@ impl Cluster {
                 pins.missing.push(node.name.clone());
                 continue;
             }
-            let marker = format!("k8s-hard:console {} cluster={name}", console.instance_id);
+            let marker = console_marker(&console.instance_id, name);
             let outcome = pin_known_hosts(
                 known_hosts,
                 &node.address,
@@ -128,5 +128,39 @@ impl Cluster {
             });
         }
         Ok(pins)
+    }
+}
+
+/// The comment of the known_hosts lines pinned from an instance's console.
+fn console_marker(instance_id: &str, cluster: &str) -> String {
+    format!("k8s-hard:console {instance_id} cluster={cluster}")
+}
+
+impl Cluster {
+    /// The nodes of `manifest` that are instances of this cluster (in `state`) whose console
+    /// keys, for the instance `state` records, are not pinned in `known_hosts` yet: those a
+    /// connection could not check when the consoles cannot be read (AWS unreachable). Empty
+    /// when an earlier run pinned them all, so the file alone can be trusted.
+    ///
+    /// # Errors
+    /// [`Error::Distribute`] when the file cannot be read.
+    pub fn unpinned_instances(
+        &self,
+        state: &InfraState,
+        manifest: &Manifest,
+        known_hosts: &Path,
+    ) -> Result<Vec<String>> {
+        let name = &self.spec.name;
+        let mut unpinned = Vec::new();
+        for node in manifest.nodes() {
+            let Some(instance) = state.instances.get(&infra_node_name(name, &node.name)) else {
+                continue;
+            };
+            let marker = console_marker(&instance.id, name);
+            if !is_pinned(known_hosts, &node.address, node.port, &marker)? {
+                unpinned.push(node.name);
+            }
+        }
+        Ok(unpinned)
     }
 }

@@ -89,14 +89,14 @@ impl Layout {
         ]
     }
 
-    /// The secret files and folders, which must stay 0600 / 0700: the cluster folder,
-    /// `pki/` and its keys (and a CA being written), `kubeconfigs/` and every kubeconfig,
-    /// the encryption config and the retired keys, `ssh/` and everything in it, `state.json`.
+    /// The secret files and folders, which must stay 0600 / 0700: `pki/` and its keys (and a
+    /// CA being written), `kubeconfigs/` and every kubeconfig, the encryption config and the
+    /// retired keys, `ssh/` and everything in it, `state.json`. Not the cluster folder itself:
+    /// it may be the user's own (`--dir .` in a project).
     pub fn private_paths(&self) -> Vec<k8s_files::PrivatePath> {
         use k8s_files::PrivatePath;
         let (pki, kubeconfigs, ssh) = (self.pki_dir(), self.kubeconfig_dir(), self.ssh_dir());
         vec![
-            PrivatePath::Dir(self.dir.clone()),
             PrivatePath::Dir(pki.clone()),
             PrivatePath::FilesIn {
                 dir: pki.clone(),
@@ -155,7 +155,7 @@ mod tests {
         assert!(generated.iter().all(|p| p.starts_with("/c")));
         assert!(!generated.contains(&l.cluster_file()));
         assert_eq!(l.ssh_dir(), Path::new("/c/ssh"));
-        assert!(l.private_paths().len() >= 11);
+        assert!(l.private_paths().len() >= 10);
         assert_eq!(
             l.retired_encryption_keys(),
             Path::new("/c/encryption-keys.retired.yaml")

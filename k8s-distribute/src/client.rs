@@ -170,15 +170,19 @@ impl UploadReport {
     }
 }
 
-/// What a remote command did on one node.
+/// What a remote command did on one node. Its output is the node's bytes as they came: show
+/// them through [`printable`](crate::printable).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CommandOutput {
-    /// Its standard output.
+    /// Its standard output: at most [`MAX_OUTPUT`](crate::MAX_OUTPUT) bytes.
     pub stdout: Vec<u8>,
-    /// Its standard error.
+    /// Its standard error: at most [`MAX_OUTPUT`](crate::MAX_OUTPUT) bytes.
     pub stderr: Vec<u8>,
     /// Its exit status; `None` when it ended without one (killed by a signal).
     pub exit_status: Option<u32>,
+    /// Whether stdout or stderr was longer than [`MAX_OUTPUT`](crate::MAX_OUTPUT) and was
+    /// cut there (the rest was read and dropped).
+    pub cut: bool,
 }
 
 impl CommandOutput {
@@ -526,6 +530,7 @@ impl SshClient {
                     stdout: out.stdout,
                     stderr: out.stderr,
                     exit_status: out.exit_status,
+                    cut: out.cut,
                 })
             }
             Err(e) => Err(e),

@@ -150,9 +150,18 @@ impl Verifier {
                     path: path.clone(),
                     reason: e.to_string(),
                 };
-                // Read + decide + append as one step, so two sessions never append the same
-                // host twice (and a pin in this process never loses an append).
-                let _guard = known_hosts::lock();
+                // Read + decide + append as one step under the file's lock, so two sessions
+                // (or processes) never append the same host twice, and a pin never loses an
+                // append. Refusing unknown hosts writes nothing, so needs no lock.
+                let _lock = match unknown {
+                    UnknownHosts::AcceptNew => {
+                        Some(known_hosts::lock(path).map_err(|reason| Rejection::File {
+                            path: path.clone(),
+                            reason,
+                        })?)
+                    }
+                    UnknownHosts::Refuse => None,
+                };
                 let text = known_hosts::read(path).map_err(file_err)?;
                 let entries = known_hosts::parse(&String::from_utf8_lossy(&text));
                 let name = known_hosts::host_name(host, port);

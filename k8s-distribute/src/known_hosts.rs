@@ -6,11 +6,10 @@
 //! negation, or one hashed name `|1|salt|hash` (HMAC-SHA1 of the name, keyed by the salt).
 //! Blank lines, `#` comments and lines that do not parse are skipped, as OpenSSH does.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
 
 use aws_lc_rs::hmac;
 use base64::Engine;
@@ -20,12 +19,23 @@ use russh::keys::PublicKey;
 use crate::error::{Error, Result};
 use crate::host_keys::{fingerprint, parse_public_key_line};
 
-/// Serializes every read-modify-write of known_hosts files in this process (sessions that
-/// accept new hosts, pins). Other processes are not locked out.
-static WRITES: Mutex<()> = Mutex::new(());
+/// Takes the known_hosts file's lock for a read-modify-write (an append of a new host, a pin),
+/// waiting while another thread or process holds it: an `flock` on the file itself (see
+/// [`k8s_files::FileLock`]), so nothing is left beside it for ssh to trip over. Creates the
+/// file's folder (0700) and the file (0600, empty) when they are missing.
+pub(crate) fn lock(path: &Path) -> std::result::Result<k8s_files::FileLock, String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        k8s_files::create_private_dir(dir).map_err(|e| reason(&e, path))?;
+    }
+    k8s_files::FileLock::acquire(path).map_err(|e| reason(&e, path))
+}
 
-pub(crate) fn lock() -> MutexGuard<'static, ()> {
-    WRITES.lock().unwrap_or_else(|p| p.into_inner())
+/// A file error as the reason of an error that already names `path`.
+fn reason(e: &k8s_files::Error, path: &Path) -> String {
+    match e {
+        k8s_files::Error::Io { path: p, source } if p == path => source.to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// The name a host is recorded under: `host` on port 22, `[host]:port` elsewhere (as ssh).
@@ -247,47 +257,57 @@ fn key_text(key: &PublicKey) -> io::Result<String> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }
 
-/// Creates the file's folder (0700) when it is missing.
-fn ensure_folder(path: &Path) -> io::Result<()> {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
-            DirBuilder::new().recursive(true).mode(0o700).create(dir)
-        }
-        _ => Ok(()),
-    }
-}
-
-fn sync_folder(path: &Path) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    File::open(dir)?.sync_all()
-}
-
 /// Appends one line `name type base64` (as `ssh -o StrictHostKeyChecking=accept-new`): one
-/// `write` on an `O_APPEND` descriptor, then fsync. The file (0600) and its folder (0700) are
-/// created when missing. `current` is the file's content as just read, to know whether it
-/// ends with a newline.
+/// `write` on an `O_APPEND` descriptor, then fsync. Call it under [`lock`], which has made the
+/// file. `current` is the file's content as just read, to know whether it ends with a newline.
 pub(crate) fn append(path: &Path, current: &[u8], name: &str, key: &PublicKey) -> io::Result<()> {
     let mut line = String::new();
     if current.last().is_some_and(|&b| b != b'\n') {
         line.push('\n');
     }
     line.push_str(&format!("{name} {}\n", key_text(key)?));
-    ensure_folder(path)?;
-    let existed = path.exists();
     let mut file = OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o600)
         .open(path)?;
     file.write_all(line.as_bytes())?;
-    file.sync_all()?;
-    if !existed {
-        sync_folder(path)?;
-    }
-    Ok(())
+    file.sync_all()
+}
+
+/// Whether the known_hosts file at `path` pins `host` on `port` with exactly `marker` (a line
+/// [`pin_known_hosts`] wrote with it): what a caller checks before relying on the file alone
+/// when the keys' source cannot be read again (the consoles, while AWS is unreachable). A
+/// missing file pins nothing.
+///
+/// # Errors
+/// [`Error::KnownHosts`] when the file cannot be read.
+///
+/// # Example
+/// ```
+/// use k8s_distribute::{is_pinned, pin_known_hosts};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let known_hosts = dir.path().join("known_hosts");
+/// let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINq/XvrWIN3V4KFaXF4YUsRpYfV1gqXIE8ikPLl1U6Ir";
+/// let marker = "k8s-hard:console i-0abc cluster=demo";
+/// assert!(!is_pinned(&known_hosts, "54.0.0.10", 22, marker)?);
+/// pin_known_hosts(&known_hosts, "54.0.0.10", 22, &[key.to_string()], marker)?;
+/// assert!(is_pinned(&known_hosts, "54.0.0.10", 22, marker)?);
+/// assert!(!is_pinned(&known_hosts, "54.0.0.10", 22, "k8s-hard:console i-0def cluster=demo")?);
+/// # Ok(()) }
+/// ```
+pub fn is_pinned(path: &Path, host: &str, port: u16, marker: &str) -> Result<bool> {
+    let text = read(path).map_err(|e| Error::KnownHosts {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let name = host_name(host, port);
+    let marker = marker.trim();
+    Ok(parse(&String::from_utf8_lossy(&text))
+        .iter()
+        .any(|e| e.marker.is_none() && e.hosts.eq_ignore_ascii_case(&name) && e.comment == marker))
 }
 
 /// What [`pin_known_hosts`] did.
@@ -310,8 +330,12 @@ pub enum PinOutcome {
 /// The marker's first word is its tag (`k8s-hard:console` above): lines for this host whose
 /// comment starts with the same tag are earlier pins, and are replaced (in place of the first
 /// of them; otherwise the new lines go at the end). Every other line stays byte-for-byte as it
-/// was. The file is written whole: a temp file in the same folder, fsync, rename, fsync of
-/// the folder; its mode is 0600. Nothing is written when the file already says exactly this.
+/// was. The file is read and written under its lock (an `flock` on the file itself, shared with
+/// every other process that pins or accepts a host through this crate, so none loses another's
+/// line), and written whole by [`k8s_files::write_file`]: a temp file created exclusively in
+/// the same folder, fsync, rename, fsync of the folder; its mode is 0600. Nothing is written
+/// when the file already says exactly this. A missing folder is created 0700; an existing one
+/// keeps its mode.
 ///
 /// # Errors
 /// - [`Error::InvalidPin`] when `host`, `keys` or `marker` cannot be written as known_hosts
@@ -394,7 +418,10 @@ pub fn pin_known_hosts(
         Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path).map_err(file_err)?,
         _ => path.to_path_buf(),
     };
-    let _guard = lock();
+    let _lock = lock(&target).map_err(|reason| Error::KnownHosts {
+        path: path.to_path_buf(),
+        reason,
+    })?;
     let current = read(&target).map_err(file_err)?;
 
     let is_ours = |e: &Entry| {
@@ -455,7 +482,12 @@ pub fn pin_known_hosts(
     if out == current {
         return Ok(PinOutcome::Unchanged);
     }
-    write_whole(&target, &out).map_err(file_err)?;
+    k8s_files::write_file(&target, &out, k8s_files::Mode::Secret).map_err(|e| {
+        Error::KnownHosts {
+            path: path.to_path_buf(),
+            reason: reason(&e, &target),
+        }
+    })?;
     Ok(if replaced {
         PinOutcome::Replaced
     } else {
@@ -463,39 +495,10 @@ pub fn pin_known_hosts(
     })
 }
 
-/// Replaces the file with `bytes`: temp file beside it (0600), fsync, rename, fsync folder.
-fn write_whole(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    ensure_folder(path)?;
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file path"))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(file_name);
-    tmp_name.push(format!(".k8s-hard.{}.tmp", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        // An older temp file of ours may have another mode.
-        file.set_permissions(fs::Permissions::from_mode(0o600))?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        sync_folder(path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     const ED_B64: &str = "AAAAC3NzaC1lZDI1NTE5AAAAINq/XvrWIN3V4KFaXF4YUsRpYfV1gqXIE8ikPLl1U6Ir";
     const ED: &str =
@@ -935,7 +938,9 @@ mod tests {
     fn append_adds_one_line_even_after_a_missing_newline() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/kh");
+        let lock = lock(&path).unwrap();
         append(&path, b"", "[h]:2200", &key(ED)).unwrap();
+        drop(lock);
         assert_eq!(
             fs::read_to_string(&path).unwrap(),
             format!("[h]:2200 {ED}\n")

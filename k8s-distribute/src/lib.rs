@@ -95,6 +95,7 @@ mod host_keys;
 mod known_hosts;
 mod manifest;
 mod session;
+mod text;
 mod transfer;
 
 pub use client::{
@@ -103,9 +104,11 @@ pub use client::{
 };
 pub use error::{Error, Result};
 pub use host_keys::{HostKeys, UnknownHosts};
-pub use known_hosts::{PinOutcome, pin_known_hosts};
+pub use known_hosts::{PinOutcome, is_pinned, pin_known_hosts};
 pub use manifest::{
     DEFAULT_PORT, DEFAULT_USER, FileMode, FileToSend, LocalFiles, Manifest, Node, NodeFiles, Role,
     master_files, worker_files,
 };
+pub use session::MAX_OUTPUT;
+pub use text::printable;
 pub use transfer::{FileStatus, SendReason};

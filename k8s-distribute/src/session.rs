@@ -12,6 +12,7 @@ use russh::{ChannelMsg, Disconnect};
 use crate::error::Error;
 use crate::host_keys::{Rejection, Verifier};
 use crate::manifest::Node;
+use crate::text::remote_text;
 
 /// What every session of a client shares.
 pub(crate) struct Shared {
@@ -87,11 +88,42 @@ pub(crate) struct Session {
     command_timeout: Duration,
 }
 
+/// The most of a command's stdout, and of its stderr, that is kept: a node cannot make this
+/// process hold more by answering without end (what follows is read and dropped).
+pub const MAX_OUTPUT: usize = 1 << 20;
+
+/// The most of an SCP sink's answer line (or its stderr) that is read: its messages are one
+/// short line.
+const MAX_SCP_ANSWER: usize = 64 << 10;
+
+/// The most of a node's stderr quoted in an error message.
+const MAX_QUOTED: usize = 4 << 10;
+
 /// Output of one remote command.
 pub(crate) struct Output {
     pub(crate) stdout: Vec<u8>,
     pub(crate) stderr: Vec<u8>,
     pub(crate) exit_status: Option<u32>,
+    /// Whether stdout or stderr passed [`MAX_OUTPUT`] and was cut there.
+    pub(crate) cut: bool,
+}
+
+/// Appends `data` to `buffer` up to `limit` bytes; returns whether some of it was dropped.
+fn append_bounded(buffer: &mut Vec<u8>, data: &[u8], limit: usize) -> bool {
+    let room = limit.saturating_sub(buffer.len());
+    buffer.extend_from_slice(&data[..data.len().min(room)]);
+    data.len() > room
+}
+
+/// A node's stderr as quoted in an error: its first [`MAX_QUOTED`] bytes, [`remote_text`],
+/// and a note when there was more.
+fn quoted(stderr: &[u8], cut: bool) -> String {
+    let shown = remote_text(&stderr[..stderr.len().min(MAX_QUOTED)]);
+    if cut || stderr.len() > MAX_QUOTED {
+        format!("{shown} … (cut: longer than {} KiB)", MAX_QUOTED >> 10)
+    } else {
+        shown
+    }
 }
 
 /// One attempt: TCP connect, key exchange with host key check, public key authentication,
@@ -260,12 +292,15 @@ impl Session {
                 stdout: Vec::new(),
                 stderr: Vec::new(),
                 exit_status: None,
+                cut: false,
             };
             while let Some(msg) = channel.wait().await {
                 match msg {
-                    ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
+                    ChannelMsg::Data { data } => {
+                        out.cut |= append_bounded(&mut out.stdout, &data, MAX_OUTPUT);
+                    }
                     ChannelMsg::ExtendedData { data, ext: 1 } => {
-                        out.stderr.extend_from_slice(&data)
+                        out.cut |= append_bounded(&mut out.stderr, &data, MAX_OUTPUT);
                     }
                     ChannelMsg::ExitStatus { exit_status } => out.exit_status = Some(exit_status),
                     ChannelMsg::Failure => {
@@ -281,19 +316,25 @@ impl Session {
             .map_err(|_| self.timeout_err(action))?
     }
 
-    /// Runs `command` and insists on exit status 0.
+    /// Runs `command` and insists on exit status 0 and an output that was not cut (what is
+    /// parsed must be whole).
     pub(crate) async fn exec_ok(&self, action: &str, command: &str) -> Result<String, Error> {
         let out = self.exec(action, command).await?;
         if out.exit_status != Some(0) {
-            let stderr = String::from_utf8_lossy(&out.stderr);
             return Err(self.remote_err(
                 action,
                 format!(
                     "exit status {}: {}",
                     out.exit_status
                         .map_or_else(|| "none".to_string(), |s| s.to_string()),
-                    stderr.trim()
+                    quoted(&out.stderr, out.cut)
                 ),
+            ));
+        }
+        if out.cut {
+            return Err(self.remote_err(
+                action,
+                format!("its output passed {} MiB and was cut", MAX_OUTPUT >> 20),
             ));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -379,10 +420,19 @@ impl ScpSink<'_> {
                         self.buffered.remove(0);
                         return Ok(Ack::Ok);
                     }
+                    1 | 2
+                        if self.buffered.len() > MAX_SCP_ANSWER
+                            && !self.buffered[..MAX_SCP_ANSWER].contains(&b'\n') =>
+                    {
+                        return Ok(Ack::Fatal(format!(
+                            "an answer longer than {} KiB without a newline",
+                            MAX_SCP_ANSWER >> 10
+                        )));
+                    }
                     1 | 2 => {
                         if let Some(end) = self.buffered.iter().position(|&b| b == b'\n') {
                             let line: Vec<u8> = self.buffered.drain(..=end).collect();
-                            let msg = String::from_utf8_lossy(&line[1..]).trim().to_string();
+                            let msg = remote_text(&line[1..]);
                             return Ok(if first == 1 {
                                 Ack::Warning(msg)
                             } else {
@@ -391,19 +441,21 @@ impl ScpSink<'_> {
                         }
                     }
                     _ => {
-                        let junk = String::from_utf8_lossy(&self.buffered).into_owned();
+                        let junk = remote_text(&self.buffered[..self.buffered.len().min(256)]);
                         return Ok(Ack::Fatal(format!("unexpected answer: {junk:?}")));
                     }
                 }
             }
             match self.channel.wait().await {
                 Some(ChannelMsg::Data { data }) => self.buffered.extend_from_slice(&data),
-                Some(ChannelMsg::ExtendedData { data, .. }) => self.stderr.extend_from_slice(&data),
+                Some(ChannelMsg::ExtendedData { data, .. }) => {
+                    append_bounded(&mut self.stderr, &data, MAX_SCP_ANSWER);
+                }
                 Some(ChannelMsg::Failure) => {
                     return Ok(Ack::Fatal("the server refused to run scp".into()));
                 }
                 Some(ChannelMsg::Eof | ChannelMsg::Close) | None => {
-                    let err = String::from_utf8_lossy(&self.stderr).trim().to_string();
+                    let err = remote_text(&self.stderr);
                     return Ok(Ack::Fatal(if err.is_empty() {
                         "scp ended early".to_string()
                     } else {
@@ -421,5 +473,26 @@ impl ScpSink<'_> {
         let mut channel = self.channel;
         while channel.wait().await.is_some() {}
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_stop_at_their_limit_and_say_so() {
+        let mut buffer = Vec::new();
+        assert!(!append_bounded(&mut buffer, b"abc", 5));
+        assert!(append_bounded(&mut buffer, b"defg", 5));
+        assert!(append_bounded(&mut buffer, b"h", 5));
+        assert_eq!(buffer, b"abcde");
+        assert_eq!(quoted(b"short\n", false), "short");
+        let long = vec![b'x'; MAX_QUOTED + 1];
+        assert_eq!(
+            quoted(&long, false),
+            format!("{} … (cut: longer than 4 KiB)", "x".repeat(MAX_QUOTED))
+        );
+        assert_eq!(quoted(b"e", true), "e … (cut: longer than 4 KiB)");
     }
 }

@@ -498,11 +498,10 @@ async fn an_unreadable_private_key_or_local_file_fails_before_connecting() {
 #[ignore = "needs sshd (root) and ssh-keygen: run scripts/test"]
 async fn a_file_failing_its_hash_check_is_not_left_in_place() {
     let hosts = SshdHosts::start_with(&["127.0.0.12"], |_| {
-        "printf '#!/bin/sh\\necho 0000000000000000000000000000000000000000000000000000000000000000  -\\n' > /tmp/k8s-hard-lying-sha256sum.$$\n\
-         chmod +x /tmp/k8s-hard-lying-sha256sum.$$\n\
-         mount --bind /tmp/k8s-hard-lying-sha256sum.$$ /usr/bin/sha256sum\n\
-         rm /tmp/k8s-hard-lying-sha256sum.$$"
-            .to_string()
+        replace_tool(
+            "sha256sum",
+            "echo 0000000000000000000000000000000000000000000000000000000000000000  -",
+        )
     });
     let manifest = manifest(&hosts, 1);
     let client = client(

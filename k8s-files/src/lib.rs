@@ -6,11 +6,14 @@
 //! given its final mode, flushed to disk and renamed over the target; then the folder itself is
 //! flushed, so that the rename survives a power loss too. A reader (or a crash) sees the old
 //! file or the new one, never half of one. Secrets are written [`Mode::Secret`] (0600) and their
-//! folder is created (or tightened to) 0700 by [`ensure_private_dir`].
+//! folder is created (or tightened to) 0700 by [`ensure_private_dir`]; [`create_private_dir`]
+//! makes a missing folder 0700 and leaves an existing one alone.
 //!
 //! Around the writes:
 //! - [`DirLock`]: one writing process per folder; a second one is refused at once, told the
 //!   holder's PID and command. The kernel drops the lock when its holder dies.
+//! - [`FileLock`]: one read-modify-write at a time of a file shared with other processes
+//!   (`~/.ssh/known_hosts`), waiting for the others.
 //! - [`tighten`]: brings existing secret files and folders (made by hand, by an older version,
 //!   by a heredoc) down to 0600 / 0700, and reports each change.
 //! - [`remove_temp_files_on_interrupt`]: Ctrl-C lets the write in progress finish and exits
@@ -41,14 +44,14 @@ mod lock;
 mod modes;
 mod temp;
 
-pub use lock::{DirLock, Holder, LOCK_FILE_NAME};
+pub use lock::{DirLock, FileLock, Holder, LOCK_FILE_NAME};
 pub use modes::{PrivatePath, Tightened, tighten};
 pub use temp::{remove_temp_files, remove_temp_files_on_interrupt, sweep_temp_files};
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, Permissions};
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Errors from writing files.
@@ -71,6 +74,17 @@ pub enum Error {
         dir: PathBuf,
         /// Who holds it, when its record could be read.
         holder: Option<Holder>,
+    },
+    /// A secret file or folder is a symbolic link, or belongs to another user: it is neither
+    /// followed nor changed.
+    #[error(
+        "{path} {reason}: a secret must be a file or folder of the user running this, not a link: refusing to use or change it"
+    )]
+    UnsafeSecret {
+        /// The link, or the file or folder of another user.
+        path: PathBuf,
+        /// What it is: `is a symbolic link to …`, `is owned by uid …`.
+        reason: String,
     },
     /// The signal handler could not be installed.
     #[error("cannot handle Ctrl-C: {reason}")]
@@ -109,22 +123,46 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Creates `dir` (and its parents) if missing and sets it to 0700. A folder it creates is
-/// flushed into its parent, so that files later renamed into it survive a power loss.
+/// Creates `dir` (and its parents) if missing and sets it to 0700, keeping its setgid bit (which
+/// only gives new files the folder's group). A folder it creates is flushed into its parent,
+/// so that files later renamed into it survive a power loss.
+///
+/// Meant for folders the caller owns (`pki/`); for one that may be the user's own, see
+/// [`create_private_dir`].
 ///
 /// # Errors
 /// [`Error::Io`] when the folder cannot be created or its mode set.
 pub fn ensure_private_dir(dir: &Path) -> Result<()> {
     let created = !dir.is_dir();
     fs::create_dir_all(dir).map_err(io(dir))?;
-    fs::set_permissions(dir, Permissions::from_mode(0o700)).map_err(io(dir))?;
+    let setgid = fs::metadata(dir).map_err(io(dir))?.permissions().mode() & 0o2000;
+    fs::set_permissions(dir, Permissions::from_mode(0o700 | setgid)).map_err(io(dir))?;
     if created {
         sync_dir(&parent_of(dir))?;
     }
     Ok(())
 }
 
-fn parent_of(path: &Path) -> PathBuf {
+/// Creates `dir` (and its missing parents) 0700 when it is missing, and flushes it into its
+/// parent; a folder that exists is left as it is (it may be the user's own, shared on
+/// purpose). Returns whether it created it.
+///
+/// # Errors
+/// [`Error::Io`] when the folder cannot be created.
+pub fn create_private_dir(dir: &Path) -> Result<bool> {
+    if dir.is_dir() {
+        return Ok(false);
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io(dir))?;
+    sync_dir(&parent_of(dir))?;
+    Ok(true)
+}
+
+pub(crate) fn parent_of(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -369,6 +407,33 @@ mod tests {
         ensure_private_dir(tmp.path()).unwrap();
         assert_eq!(
             fs::metadata(tmp.path()).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+    }
+
+    #[test]
+    fn a_folder_keeps_its_setgid_bit_and_one_that_exists_is_left_as_it_is() {
+        let tmp = tempfile::tempdir().unwrap();
+        let shared = tmp.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, Permissions::from_mode(0o2775)).unwrap();
+        ensure_private_dir(&shared).unwrap();
+        assert_eq!(
+            fs::metadata(&shared).unwrap().permissions().mode() & 0o7777,
+            0o2700
+        );
+        let project = tmp.path().join("project");
+        fs::create_dir(&project).unwrap();
+        fs::set_permissions(&project, Permissions::from_mode(0o2755)).unwrap();
+        assert!(!create_private_dir(&project).unwrap());
+        assert_eq!(
+            fs::metadata(&project).unwrap().permissions().mode() & 0o7777,
+            0o2755
+        );
+        let new = tmp.path().join("a/b");
+        assert!(create_private_dir(&new).unwrap());
+        assert_eq!(
+            fs::metadata(&new).unwrap().permissions().mode() & 0o777,
             0o700
         );
     }

@@ -1,9 +1,10 @@
-//! One writer per folder: an advisory lock on `DIR/.k8s-hard.lock` that names its holder.
+//! One writer per folder: an advisory lock on `DIR/.k8s-hard.lock` that names its holder; and
+//! one read-modify-write at a time on a single shared file ([`FileLock`]).
 
 use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -70,17 +71,7 @@ impl DirLock {
     /// [`Error::Locked`] when another holder has it, naming that holder when it could be
     /// read; [`Error::Io`] when the folder or the lock file cannot be made or opened.
     pub fn acquire(dir: &Path, command: &str) -> Result<DirLock> {
-        if !dir.is_dir() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(io(dir))?;
-            // The new folder's own entry, for the files renamed into it later.
-            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                crate::sync_dir(parent)?;
-            }
-        }
+        crate::create_private_dir(dir)?;
         let path = dir.join(LOCK_FILE_NAME);
         // A holder removes the file before it unlocks, so a lock won on a file that is no
         // longer (or no longer the one) at `path` is void: open it again.
@@ -152,6 +143,96 @@ impl Drop for DirLock {
     fn drop(&mut self) {
         // Still locked here (the file closes after this): no one can be holding a newer file.
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// An exclusive lock on one file that is rewritten by rename ([`crate::write_file`]) or
+/// appended to, held until dropped: for a read-modify-write of a file that other processes
+/// change too (`~/.ssh/known_hosts`), so that none of them loses another's change.
+///
+/// It is an `flock(2)` on the file itself, so no lock file is left beside it. A rename puts a
+/// new file at the path while a waiter still waits on the old one: a lock won on a file that is
+/// no longer at the path is dropped and taken again on the new one. Symbolic links are
+/// followed (the lock is on the file they point to). A missing file is created empty (0600),
+/// and its folder flushed, so that there is something to lock; its folder must exist. Only
+/// processes that take this lock are kept out.
+///
+/// # Example
+/// ```
+/// use k8s_files::{FileLock, Mode, write_file};
+/// # fn main() -> Result<(), k8s_files::Error> {
+/// # let tmp = tempfile::tempdir().map_err(|e| k8s_files::Error::Io { path: ".".into(), source: e })?;
+/// let known_hosts = tmp.path().join("known_hosts");
+/// let lock = FileLock::acquire(&known_hosts)?; // waits while another process holds it
+/// let mut text = std::fs::read_to_string(&known_hosts).unwrap_or_default();
+/// text.push_str("node-1 ssh-ed25519 AAAA...\n");
+/// write_file(&known_hosts, text.as_bytes(), Mode::Secret)?;
+/// drop(lock);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct FileLock {
+    _file: File,
+}
+
+impl FileLock {
+    /// Waits for the lock on `path` and takes it.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be opened, created or locked.
+    pub fn acquire(path: &Path) -> Result<FileLock> {
+        for _ in 0..100 {
+            let (file, created) = open_or_create(path)?;
+            if created {
+                crate::sync_dir(&crate::parent_of(path))?;
+            }
+            file.lock().map_err(io(path))?;
+            let locked = file.metadata().map_err(io(path))?;
+            match std::fs::metadata(path) {
+                Ok(now) if now.dev() == locked.dev() && now.ino() == locked.ino() => {
+                    return Ok(FileLock { _file: file });
+                }
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io(path)(e)),
+            }
+        }
+        Err(Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other("the file keeps being replaced"),
+        })
+    }
+}
+
+/// The file at `path`, opened to be locked (read-write where allowed: NFS locks need it), or
+/// created empty (0600) when missing; and whether it was created.
+fn open_or_create(path: &Path) -> Result<(File, bool)> {
+    loop {
+        let existing = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::PermissionDenied => OpenOptions::new().read(true).open(path),
+                _ => Err(e),
+            });
+        match existing {
+            Ok(file) => return Ok((file, false)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(path)(e)),
+        }
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(file) => return Ok((file, true)),
+            // Another process made it meanwhile: open that one.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(path)(e)),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! DIR's guard for every command that writes: one writer at a time, secrets at their modes,
 //! leftovers of killed runs removed. Called once, from `main`'s dispatch.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -17,14 +18,28 @@ fn command_line() -> String {
         .to_string()
 }
 
-/// Takes DIR's lock (refused at once when another k8s-hard writes there), removes the temp
-/// files a killed run left, and narrows every secret file and folder to 0600 / 0700, saying
-/// which. The lock is held until the returned value is dropped.
+/// Takes DIR's lock (refused at once when another k8s-hard writes there; a missing DIR is
+/// created 0700), removes the temp files a killed run left, and narrows every secret file and
+/// folder to 0600 / 0700, saying which. DIR itself keeps its mode (it may be the user's own
+/// folder), with a warning when others may write in it. The lock is held until the returned
+/// value is dropped.
 ///
 /// # Errors
 /// When the lock is held by another process (naming it), or a path cannot be read or changed.
 pub fn guard(dir: &Path, ui: &Ui) -> Result<DirLock> {
     let lock = DirLock::acquire(dir, &command_line())?;
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o022 != 0 {
+        ui.warn(format!(
+            "{} is {:04o}: other users may add, rename or replace files in it (its secrets stay 0600, in 0700 folders); k8s-hard leaves the mode of a folder it did not create: `chmod go-w {}` closes it",
+            dir.display(),
+            mode & 0o7777,
+            dir.display()
+        ));
+    }
     let layout = Layout::new(dir);
     for folder in layout.folders() {
         for stale in sweep_temp_files(&folder)? {

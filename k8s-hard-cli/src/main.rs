@@ -28,13 +28,7 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("error: {e}");
-            for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
-            if let Some(hint) = hint(&e) {
-                eprintln!("hint: {hint}");
-            }
+            ui.error(&e, hint(&e));
             ExitCode::from(1)
         }
     }

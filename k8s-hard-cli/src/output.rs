@@ -1,5 +1,6 @@
 //! Where things are printed: results on stdout (human or JSON), status on stderr.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
@@ -18,24 +19,52 @@ pub struct Ui {
     pub quiet: bool,
 }
 
+/// `text` as it may reach a terminal: every control character shown as an escape (see
+/// [`k8s_distribute::printable`]: `\x1b`, `\r`, `\u{9b}`), so that text from a node or a
+/// console cannot move the cursor, clear the screen, retitle the window or forge a line.
+/// Newlines stay when `keep_newlines` (text of several lines that we laid out), else they are
+/// escaped too.
+pub fn printable(text: &str, keep_newlines: bool) -> Cow<'_, str> {
+    if !keep_newlines {
+        return k8s_distribute::printable(text);
+    }
+    let lines: Vec<Cow<'_, str>> = text.split('\n').map(k8s_distribute::printable).collect();
+    if lines.iter().all(|l| matches!(l, Cow::Borrowed(_))) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(lines.join("\n"))
+    }
+}
+
 impl Ui {
     /// A status line on stderr (not with `-q`).
     pub fn status(&self, line: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("{}", line.as_ref());
+            eprintln!("{}", printable(line.as_ref(), true));
         }
     }
 
     /// A detail line on stderr (only with `-v`).
     pub fn detail(&self, line: impl AsRef<str>) {
         if self.verbose {
-            eprintln!("{}", line.as_ref());
+            eprintln!("{}", printable(line.as_ref(), true));
         }
     }
 
     /// A warning on stderr (also with `-q`: it may be why something later fails).
     pub fn warn(&self, line: impl AsRef<str>) {
-        eprintln!("warning: {}", line.as_ref());
+        eprintln!("warning: {}", printable(line.as_ref(), true));
+    }
+
+    /// The error that ends the command, with its causes and a hint, on stderr.
+    pub fn error(&self, e: &anyhow::Error, hint: Option<&str>) {
+        eprintln!("error: {}", printable(&e.to_string(), true));
+        for cause in e.chain().skip(1) {
+            eprintln!("  caused by: {}", printable(&cause.to_string(), true));
+        }
+        if let Some(hint) = hint {
+            eprintln!("hint: {hint}");
+        }
     }
 
     /// True when progress is drawn: stderr is a terminal and not `-q`.
@@ -80,10 +109,12 @@ impl Ui {
         value: &T,
         human: impl FnOnce() -> String,
     ) -> anyhow::Result<()> {
+        // JSON escapes control characters itself; human text is laid out here, so only what
+        // came from elsewhere inside it is escaped (tables escape their cells whole).
         let text = match self.output {
             Output::Json => serde_json::to_string_pretty(value)? + "\n",
-            Output::Human => human(),
-            Output::Wide => wide(human),
+            Output::Human => printable(&human(), true).into_owned(),
+            Output::Wide => printable(&wide(human), true).into_owned(),
         };
         let mut out = std::io::stdout().lock();
         match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
@@ -268,6 +299,12 @@ pub fn fitted_table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 fn render_table(header: &[&str], rows: &[Vec<String>], fit: bool) -> String {
     const GAP: &str = "   ";
+    // A cell is one line: a newline from a node must not make a row of its own.
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| printable(c, false).into_owned()).collect())
+        .collect();
+    let rows = rows.as_slice();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -444,6 +481,29 @@ mod tests {
         );
         assert!(row.contains("to send: maste") && row.contains('…'), "{row}");
         assert!(wide(|| fitted_table(&header, &rows)).contains(&long));
+    }
+
+    /// What a hostile node could print: a window title, a screen clear, colours, a carriage
+    /// return over the line, a C1 CSI, a right-to-left override, and a forged second line.
+    const HOSTILE: &str =
+        "scp: \x1b]0;pwned\x07\x1b[2J\x1b[31mred\rdone \u{9b}1m \u{202e}txt.exe\nok: all in place";
+
+    #[test]
+    fn text_from_nodes_reaches_the_terminal_escaped() {
+        assert_eq!(
+            printable(HOSTILE, true),
+            "scp: \\x1b]0;pwned\\x07\\x1b[2J\\x1b[31mred\\rdone \\u{9b}1m \\u{202e}txt.exe\nok: all in place"
+        );
+        assert_eq!(
+            printable(HOSTILE, false),
+            "scp: \\x1b]0;pwned\\x07\\x1b[2J\\x1b[31mred\\rdone \\u{9b}1m \\u{202e}txt.exe\\nok: all in place"
+        );
+        assert!(matches!(printable("plain – text", true), Cow::Borrowed(_)));
+        // In a table a cell stays on its row.
+        let text = table(&["NODE", "ERROR"], &[vec!["w-0".into(), HOSTILE.into()]]);
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(!text.contains('\x1b') && !text.contains('\r') && !text.contains('\u{9b}'));
+        assert!(text.contains("\\x1b]0;pwned\\x07"), "{text}");
     }
 
     #[test]

@@ -432,7 +432,6 @@ fn every_run_brings_kept_secrets_to_their_modes_and_says_so() {
     let ssh_key = dir.join("ssh/k8s-cluster-from-ground-up.id_rsa");
     fs::write(&ssh_key, "-----BEGIN OPENSSH PRIVATE KEY-----\n").unwrap();
     let loose = [
-        (dir.clone(), 0o755, 0o700),
         (dir.join("pki"), 0o755, 0o700),
         (dir.join("pki/ca-key.pem"), 0o644, 0o600),
         (dir.join("kubeconfigs"), 0o775, 0o700),

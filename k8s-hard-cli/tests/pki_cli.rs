@@ -196,7 +196,7 @@ fn bad_specs_name_the_field_and_write_nothing() {
         (
             "validity_hours: 8760",
             "validity_hours: 99999",
-            "validity.leaf_hours",
+            "pki.validity_hours: 99999 h outlives the CA (pki.ca_validity_hours: 43800 h)",
         ),
     ];
     for (from, to, want) in cases {

@@ -36,6 +36,16 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// An interrupted run left a new CA half-written ([`crate::store::CA_PENDING`]): until
+    /// [`crate::store::recover`] finishes it, `ca.pem` and `ca-key.pem` may be the old CA, the
+    /// new one or one of each, so nothing reads them.
+    #[error(
+        "{path}: an interrupted run left a new CA half-written (ca.pem and ca-key.pem may not belong together): it must be finished before the CA is used"
+    )]
+    CaPending {
+        /// The pending file.
+        path: PathBuf,
+    },
     /// A PEM file could not be parsed.
     #[error("{name}: cannot parse {what}: {reason}")]
     Parse {

@@ -60,6 +60,12 @@ pub struct Validity {
     pub leaf_hours: u32,
 }
 
+impl Validity {
+    /// The longest lifetime accepted, 876 000 h (100 years): far beyond any PKI's, and far
+    /// inside what an X.509 certificate can state (the year 9999).
+    pub const MAX_HOURS: u32 = 876_000;
+}
+
 impl Default for Validity {
     fn default() -> Self {
         Validity {
@@ -221,8 +227,19 @@ impl PkiInputs {
             ));
         }
         let v = self.validity;
-        if v.ca_hours == 0 || v.leaf_hours == 0 {
-            return Err(invalid("validity", "lifetimes must be at least one hour"));
+        for (field, hours) in [
+            ("validity.ca_hours", v.ca_hours),
+            ("validity.leaf_hours", v.leaf_hours),
+        ] {
+            if !(1..=Validity::MAX_HOURS).contains(&hours) {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "{hours} h: a lifetime is 1 to {} hours (100 years)",
+                        Validity::MAX_HOURS
+                    ),
+                ));
+            }
         }
         if v.leaf_hours > v.ca_hours {
             return Err(invalid(
@@ -270,7 +287,7 @@ pub(crate) fn is_dns_name(name: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn node(name: &str, ip: &str) -> Node {
@@ -283,7 +300,8 @@ mod tests {
         }
     }
 
-    fn inputs() -> PkiInputs {
+    /// One master, two workers, the defaults.
+    pub(crate) fn inputs() -> PkiInputs {
         PkiInputs::new(
             "c",
             vec![node("m0", "10.0.0.10")],
@@ -333,6 +351,21 @@ mod tests {
         let mut i = inputs();
         i.validity.leaf_hours = 50_000;
         assert!(err(&i).contains("validity.leaf_hours"));
+
+        let mut i = inputs();
+        i.validity.ca_hours = 99_999_999;
+        assert_eq!(
+            err(&i),
+            "invalid validity.ca_hours: 99999999 h: a lifetime is 1 to 876000 hours (100 years)"
+        );
+        i.validity.ca_hours = 0;
+        assert!(err(&i).starts_with("invalid validity.ca_hours: 0 h"));
+        let mut i = inputs();
+        i.validity = Validity {
+            ca_hours: u32::MAX,
+            leaf_hours: u32::MAX,
+        };
+        assert!(err(&i).starts_with("invalid validity.ca_hours: 4294967295 h"));
 
         let mut i = inputs();
         i.masters.clear();

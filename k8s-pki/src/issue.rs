@@ -77,8 +77,21 @@ pub(crate) fn params(
     dn.push(DnType::CommonName, spec.common_name.as_str());
     p.distinguished_name = dn;
     let now = now.replace_nanosecond(0).unwrap_or(now);
-    p.not_before = now - BACKDATE;
-    p.not_after = now + Duration::hours(i64::from(spec.validity_hours));
+    let out_of_range = || {
+        crate::error::invalid(
+            format!("{}.validity_hours", spec.name),
+            format!(
+                "{} h from {} is beyond what a certificate can state (the year 9999)",
+                spec.validity_hours,
+                now.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_else(|_| now.to_string())
+            ),
+        )
+    };
+    p.not_before = now.checked_sub(BACKDATE).ok_or_else(out_of_range)?;
+    p.not_after = now
+        .checked_add(Duration::hours(i64::from(spec.validity_hours)))
+        .ok_or_else(out_of_range)?;
     p.serial_number = Some(random_serial(&spec.name)?);
     if spec.is_ca() {
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -168,7 +181,12 @@ fn existing_ca(spec: &CertSpec, pair: Option<&ExistingPair>, replace: bool) -> R
         (Some(_), None) => Err(unusable(format!("{}-key.pem is missing", spec.name))),
         (None, Some(_)) => Err(unusable(format!("{}.pem is missing", spec.name))),
         (Some(cert_pem), Some(key_pem)) => {
-            let key = parse_key(&spec.name, &key_pem).map_err(|e| unusable(e.to_string()))?;
+            let key = parse_key(&spec.name, &key_pem).map_err(|e| match e {
+                Error::Parse { reason, .. } => {
+                    unusable(format!("{}-key.pem does not parse: {reason}", spec.name))
+                }
+                other => other,
+            })?;
             let facts = inspect::inspect(&cert_pem, None)
                 .map_err(|e| unusable(format!("{}.pem: {e}", spec.name)))?;
             if !facts.is_ca {
@@ -541,10 +559,14 @@ pub fn issue_client(ca: &ExistingPair, request: &ClientRequest) -> Result<Issued
     if request.common_name.trim().is_empty() {
         return Err(crate::error::invalid("common_name", "must not be empty"));
     }
-    if request.validity_hours == 0 {
+    if !(1..=crate::Validity::MAX_HOURS).contains(&request.validity_hours) {
         return Err(crate::error::invalid(
             "validity_hours",
-            "must be at least one hour",
+            format!(
+                "{} h: a lifetime is 1 to {} hours (100 years)",
+                request.validity_hours,
+                crate::Validity::MAX_HOURS
+            ),
         ));
     }
     let ca_spec = CertSpec {
@@ -603,4 +625,87 @@ pub fn issue_client(ca: &ExistingPair, request: &ClientRequest) -> Result<Issued
         change: Change::Created,
         key_changed: true,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Pki, Validity};
+
+    fn pki() -> Pki {
+        let mut inputs = crate::inputs::tests::inputs();
+        inputs.key_algorithm = KeyAlgorithm::EcdsaP256;
+        Pki::new(inputs).unwrap()
+    }
+
+    fn client(validity_hours: u32) -> ClientRequest {
+        ClientRequest {
+            name: "alice".into(),
+            common_name: "alice".into(),
+            organization: "developers".into(),
+            subject: Subject::default(),
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            validity_hours,
+        }
+    }
+
+    /// What panicked before: `now + hours` past the year 9999.
+    #[test]
+    fn a_lifetime_past_the_year_9999_is_an_error_naming_the_field() {
+        let pki = pki();
+        let late = time::Date::from_calendar_date(9999, time::Month::June, 1)
+            .unwrap()
+            .midnight()
+            .assume_utc();
+        let options = ReconcileOptions {
+            now: late,
+            ..Default::default()
+        };
+        let err = pki.reconcile(&Existing::new(), &options).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid ca.validity_hours: 43800 h from 9999-06-01T00:00:00Z is beyond what a certificate can state (the year 9999)"
+        );
+        let ca = pki.generate().unwrap().to_existing().remove("ca").unwrap();
+        for hours in [u32::MAX, Validity::MAX_HOURS + 1, 0] {
+            let err = issue_client(&ca, &client(hours)).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "invalid validity_hours: {hours} h: a lifetime is 1 to 876000 hours (100 years)"
+                )
+            );
+        }
+        issue_client(&ca, &client(Validity::MAX_HOURS)).unwrap();
+    }
+
+    #[test]
+    fn a_ca_key_that_does_not_parse_is_an_error_naming_the_file() {
+        let pki = pki();
+        let mut existing = pki.generate().unwrap().to_existing();
+        for garbage in [
+            "",
+            "garbage",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        ] {
+            if let Some(ca) = existing.get_mut("ca") {
+                ca.key_pem = Some(SecretPem::new(garbage.into()));
+            }
+            let err = pki
+                .reconcile(&existing, &ReconcileOptions::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("existing CA unusable: ca-key.pem does not parse: "),
+                "{err}"
+            );
+            let err = issue_client(&existing["ca"], &client(1))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("existing CA unusable: ca-key.pem does not parse: "),
+                "{err}"
+            );
+        }
+    }
 }

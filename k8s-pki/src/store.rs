@@ -153,6 +153,21 @@ pub fn has_pending_ca(dir: &Path) -> bool {
     dir.join(CA_PENDING).is_file()
 }
 
+/// Refuses a folder whose CA an interrupted run left half-written ([`CA_PENDING`]): what
+/// every reader of the CA that does not finish it with [`recover`] (a check, a kubeconfig, a
+/// distribution of the files) calls before [`load`] or reading `ca.pem`.
+///
+/// # Errors
+/// [`Error::CaPending`] naming the pending file.
+pub fn check_no_pending_ca(dir: &Path) -> Result<()> {
+    let path = dir.join(CA_PENDING);
+    match fs::symlink_metadata(&path) {
+        Ok(_) => Err(Error::CaPending { path }),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::Io { path, source }),
+    }
+}
+
 /// Repairs what an interrupted [`save`] (or an older version's interrupted first run) left in
 /// `dir`, before [`load`]: finishes a pending CA write, and moves aside a `ca-key.pem` that has
 /// no `ca.pem` when no certificate in `dir` exists that it could have signed. Call it while

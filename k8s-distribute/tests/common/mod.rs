@@ -14,6 +14,17 @@ use sha2::{Digest, Sha256};
 
 pub const NAME: &str = "k8s-cluster-from-ground-up";
 
+/// An sshd host setup snippet ([`SshdHosts::start_with`]) that binds a shell script with
+/// `body` over the host's `tool` (`/usr/bin/<tool>`), inside that host's mount namespace only.
+pub fn replace_tool(tool: &str, body: &str) -> String {
+    format!(
+        "cat > /tmp/k8s-hard-{tool}.$$ <<'K8S_HARD_TOOL'\n#!/bin/sh\n{body}\nK8S_HARD_TOOL\n\
+         chmod +x /tmp/k8s-hard-{tool}.$$\n\
+         mount --bind /tmp/k8s-hard-{tool}.$$ /usr/bin/{tool}\n\
+         rm /tmp/k8s-hard-{tool}.$$"
+    )
+}
+
 /// Dummy PKI and kubeconfig files with the real names and realistic sizes; content unique per
 /// file so a file on the wrong node would show.
 pub fn dummy_files(root: &Path, workers: usize) -> LocalFiles {

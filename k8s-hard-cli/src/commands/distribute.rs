@@ -10,8 +10,8 @@ use k8s_distribute::{
     UploadOptions, UploadReport,
 };
 
-use crate::cli::{DistributeArgs, SshArgs};
-use crate::commands::infra;
+use crate::cli::{AwsArgs, DistributeArgs, SshArgs};
+use crate::commands::{infra, pki};
 use crate::output::{Ui, table};
 use k8s_cluster::Cluster;
 
@@ -22,17 +22,12 @@ pub fn run(dir: &Path, args: &DistributeArgs, ui: &Ui) -> Result<bool> {
         print_plan(&manifest, ui)?;
         return Ok(true);
     }
+    // The CA's pair goes to every master: never one of each of two CAs.
+    pki::refuse_pending_ca(&cluster)?;
     let client = client(&cluster, &args.ssh)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let report = runtime.block_on(async {
-        if cluster
-            .state
-            .as_ref()
-            .is_some_and(|s| !s.instances.is_empty())
-        {
-            let aws = infra::connect(&args.aws, ui).await?;
-            pin_console_host_keys(&aws, &cluster, &manifest, &args.ssh, ui).await?;
-        }
+        pin_or_use_pins(&args.aws, &cluster, &manifest, &args.ssh, ui).await?;
         upload(&client, &manifest, &args.ssh, false, ui).await
     })?;
     print_report(&report, ui)?;
@@ -87,10 +82,13 @@ pub fn known_hosts_path(args: &SshArgs) -> Result<PathBuf> {
     }
 }
 
-/// Pins the host keys of the cluster's own instances from their consoles (no wait: `up`
-/// waits for them) and says what it did; machines that are not ours are left to known_hosts.
-pub async fn pin_console_host_keys(
-    aws: &k8s_aws_infra::Infra,
+/// Pins the host keys of the cluster's own instances from their consoles, connecting to AWS
+/// first. When AWS cannot be reached (or a
+/// console read), the known_hosts file is enough if an earlier run pinned there the console
+/// keys of every instance as `state.json` records it: a warning, not an error. A key that
+/// cannot be pinned (another one recorded for the host) stays an error.
+pub async fn pin_or_use_pins(
+    aws: &AwsArgs,
     cluster: &Cluster,
     manifest: &Manifest,
     args: &SshArgs,
@@ -100,8 +98,51 @@ pub async fn pin_console_host_keys(
         return Ok(());
     };
     let path = known_hosts_path(args)?;
+    let pinned = async {
+        let infra = infra::connect(aws, ui).await?;
+        pin_console_host_keys(&infra, cluster, state, manifest, &path, ui).await
+    };
+    let Err(e) = pinned.await else {
+        return Ok(());
+    };
+    let from_aws = e.chain().any(|c| {
+        c.downcast_ref::<k8s_aws_infra::Error>().is_some()
+            || matches!(
+                c.downcast_ref::<k8s_cluster::Error>(),
+                Some(k8s_cluster::Error::Infra(_))
+            )
+    });
+    if !from_aws {
+        return Err(e);
+    }
+    let unpinned = cluster.unpinned_instances(state, manifest, &path)?;
+    if !unpinned.is_empty() {
+        return Err(e.context(format!(
+            "cannot read the host keys of {} from their consoles, and {} holds no pin of them from an earlier run",
+            unpinned.join(", "),
+            path.display()
+        )));
+    }
+    ui.warn(format!(
+        "cannot read the host keys from the consoles ({e:#}); an earlier run pinned every instance's in {}: the nodes are checked against those",
+        path.display()
+    ));
+    Ok(())
+}
+
+/// Pins the host keys of the cluster's own instances from their consoles (no wait: `up`
+/// waits for them) in `path` and says what it did; machines that are not ours are left to
+/// known_hosts.
+async fn pin_console_host_keys(
+    aws: &k8s_aws_infra::Infra,
+    cluster: &Cluster,
+    state: &k8s_aws_infra::InfraState,
+    manifest: &Manifest,
+    path: &Path,
+    ui: &Ui,
+) -> Result<()> {
     let pins = cluster
-        .pin_console_host_keys(aws, state, manifest, &path, Duration::ZERO)
+        .pin_console_host_keys(aws, state, manifest, path, Duration::ZERO)
         .await?;
     for pin in &pins.pinned {
         match pin.outcome {

@@ -19,10 +19,11 @@ pub fn run(dir: &Path, args: &InitArgs, ui: &Ui) -> Result<()> {
     }
     // `init --force` over a cluster keeps its installation ID: a new one would orphan
     // whatever AWS resources carry the old one.
-    let kept = std::fs::read_to_string(&path)
-        .ok()
-        .and_then(|text| ClusterSpec::parse(&text, &path).ok())
-        .and_then(|old| old.installation_id);
+    let kept = match std::fs::read(&path) {
+        Ok(bytes) => ClusterSpec::installation_id_to_keep(&String::from_utf8_lossy(&bytes), &path)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
     let installation_id = match &kept {
         Some(id) => id.clone(),
         None => k8s_aws_infra::new_installation_id()?,

@@ -16,6 +16,7 @@ pub fn run(dir: &Path, cmd: &KubeconfigCommand, ui: &Ui) -> Result<bool> {
     match cmd {
         KubeconfigCommand::Generate => {
             let cluster = Cluster::load(dir)?;
+            crate::commands::pki::refuse_pending_ca(&cluster)?;
             let results = generate(&cluster, MissingEndpoint::Fail, ui)?;
             report(&results.files, ui)?;
             Ok(true)

@@ -112,21 +112,25 @@ pub fn generate_with_keys(
     Ok(report.bundle)
 }
 
+/// Refuses to go on when an interrupted run left the CA half-written, saying what finishes
+/// it: every command that reads the CA and does not finish it itself calls this first.
+pub fn refuse_pending_ca(cluster: &Cluster) -> Result<()> {
+    store::check_no_pending_ca(&cluster.layout.pki_dir()).map_err(|e| {
+        anyhow::anyhow!(
+            "{e}; `k8s-hard pki generate` finishes it (and re-issues what the old CA signed)"
+        )
+    })
+}
+
 fn check(dir: &Path, ui: &Ui) -> Result<bool> {
     // Read-only (it takes no lock): no default cluster.yaml is written here.
     let cluster = Cluster::load(dir)?;
+    refuse_pending_ca(&cluster)?;
     let certificates = cluster.check_pki()?;
     let kubeconfigs = cluster.check_kubeconfigs()?;
     let bad = |rows: &[CheckRow]| rows.iter().filter(|r| !r.problems.is_empty()).count();
     let (bad_certificates, bad_kubeconfigs) = (bad(&certificates), bad(&kubeconfigs));
     let ok = bad_certificates + bad_kubeconfigs == 0;
-    let pki_dir = cluster.layout.pki_dir();
-    if store::has_pending_ca(&pki_dir) {
-        ui.warn(format!(
-            "an interrupted run left {}: `k8s-hard pki generate` finishes writing its CA",
-            pki_dir.join(store::CA_PENDING).display()
-        ));
-    }
     let rows: Vec<&CheckRow> = certificates.iter().chain(&kubeconfigs).collect();
     ui.result(&rows, || {
         let mut out = check_table(&certificates);

@@ -24,6 +24,7 @@ const SILENT: Ui = Ui {
 
 pub fn run(dir: &Path, args: &StatusArgs, ui: &Ui) -> Result<bool> {
     let cluster = Cluster::load(dir)?;
+    pki::refuse_pending_ca(&cluster)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let silent = SILENT;
 
@@ -116,15 +117,9 @@ pub async fn quick_client(
 ) -> Result<(SshClient, Manifest)> {
     let silent = SILENT;
     let manifest = cluster.manifest()?;
-    // The cluster's own instances: their keys as their consoles show them.
-    if cluster
-        .state
-        .as_ref()
-        .is_some_and(|s| !s.instances.is_empty())
-        && let Ok(aws) = infra::connect(aws, &silent).await
-    {
-        distribute::pin_console_host_keys(&aws, cluster, &manifest, ssh, &silent).await?;
-    }
+    // The cluster's own instances: their keys as their consoles show them (or as an earlier
+    // run pinned them, when AWS cannot be reached).
+    distribute::pin_or_use_pins(aws, cluster, &manifest, ssh, &silent).await?;
     let mut settings = distribute::settings(cluster, ssh)?;
     distribute::require_key(&settings)?;
     // A quick answer: one attempt per node.

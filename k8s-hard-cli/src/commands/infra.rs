@@ -218,11 +218,7 @@ fn confirm_down(scope: &DownScope, found: &[Inventory], also: Option<&str>) -> R
 
 /// What `down` found, region by region, as a table (text from AWS made printable).
 fn found_text(found: &[Inventory]) -> String {
-    let printable = |s: &str| -> String {
-        s.chars()
-            .map(|c| if c.is_control() { '?' } else { c })
-            .collect()
-    };
+    let printable = |s: &str| -> String { crate::output::printable(s, false).into_owned() };
     let cell = |v: &Option<String>| v.as_deref().map_or_else(|| "-".into(), printable);
     let mut out = String::new();
     for inv in found {

@@ -175,13 +175,21 @@ pub struct FileLock {
     _file: File,
 }
 
+/// How long [`FileLock::acquire`] goes on when every lock it wins is on a file just replaced.
+const REPLACED_FOR: std::time::Duration = std::time::Duration::from_secs(120);
+
 impl FileLock {
     /// Waits for the lock on `path` and takes it.
     ///
     /// # Errors
     /// [`Error::Io`] when the file cannot be opened, created or locked.
     pub fn acquire(path: &Path) -> Result<FileLock> {
-        for _ in 0..100 {
+        // Each writer replaces the file (rename), so a lock won on the old one is void: open
+        // it again. Every such retry means another writer finished, so waiters make progress;
+        // what bounds them is time, not a count (eight threads rewriting one file at once
+        // outran a count of 100 on a loaded machine).
+        let deadline = std::time::Instant::now() + REPLACED_FOR;
+        while std::time::Instant::now() < deadline {
             let (file, created) = open_or_create(path)?;
             if created {
                 crate::sync_dir(&crate::parent_of(path))?;
@@ -199,7 +207,10 @@ impl FileLock {
         }
         Err(Error::Io {
             path: path.to_path_buf(),
-            source: std::io::Error::other("the file keeps being replaced"),
+            source: std::io::Error::other(format!(
+                "the file kept being replaced for {} s",
+                REPLACED_FOR.as_secs()
+            )),
         })
     }
 }

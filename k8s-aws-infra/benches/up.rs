@@ -19,11 +19,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_ec2::config::{Credentials, SharedCredentialsProvider};
 use k8s_aws_infra::{CallCounts, Infra, InfraSpec, InfraState, Kind, Progress, Timeouts};
 use k8s_hard_tests::aws_timing::{AwsTiming, Timing};
-use k8s_hard_tests::moto::{ACCESS_KEY_ID, Moto, REGION, SECRET_ACCESS_KEY, UBUNTU_IMAGE_NAME};
+use k8s_hard_tests::moto::{Moto, REGION, UBUNTU_IMAGE_NAME};
 
 fn spec(cluster: &str, masters: u8, workers: u8) -> InfraSpec {
     let mut s = InfraSpec::new(cluster, format!("bench-{cluster}"), masters, workers);
@@ -136,18 +134,7 @@ async fn up_and_down(
 
 async fn infra_at(url: &str, events: &Events) -> Infra {
     // Field by field: nothing of the machine's own AWS setup (~/.aws, AWS_*) is read.
-    let sdk = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(url)
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            ACCESS_KEY_ID,
-            SECRET_ACCESS_KEY,
-            None,
-            None,
-            "bench",
-        )))
-        .build();
+    let sdk = k8s_hard_tests::aws_owned::sdk(url, REGION);
     // K8S_AWS_INFRA_BENCH_TRACE=1: every progress event with its time, to see what waits.
     let trace = std::env::var_os("K8S_AWS_INFRA_BENCH_TRACE").is_some();
     let start = Instant::now();
